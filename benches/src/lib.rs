@@ -1,0 +1,127 @@
+//! Shared workloads for the nexamd benches: one producer fanning ticks out to three consumers,
+//! over the nexamd [`engine::Ring`] and over baselines (crossbeam-channel, tokio broadcast, the
+//! `disruptor` crate), plus the paced publish -> consume latency runs.
+//!
+//! Every consumer reads every tick it gets into a [`Tally`] (an order check and a checksum over
+//! several fields), and every run is checked against the ticks produced, so a variant can neither
+//! be optimised away nor silently drop ticks. A consumer that may be lapped (the ring's
+//! non-gating one, tokio broadcast receivers) counts what it missed instead.
+
+pub mod latency;
+pub mod throughput;
+
+use engine::{InstrumentId, Price, Qty, Quote, Tick};
+
+/// The `i`-th tick of a run (0-based). `ts_event` carries `i`, which consumers use to check
+/// order; the other fields vary with `i` so the checksum covers them.
+#[inline]
+pub fn make_tick(i: u64) -> Tick {
+    let n = i as i64;
+    let bid = 1_000_000 + (n & 0xFFFF);
+    Tick::quote(
+        InstrumentId((i & 0x3FF) as u32),
+        n,
+        n ^ 0x5A5A,
+        Quote {
+            bid: Price::from_units(bid),
+            bid_size: Qty::from_units(1 + (n % 7)),
+            ask: Price::from_units(bid + 1 + (n & 3)),
+            ask_size: Qty::from_units(2 + (n % 11)),
+        },
+    )
+}
+
+/// What a consumer adds to its checksum for one tick: a mix of the tick's fields.
+#[inline]
+pub fn tick_value(t: &Tick) -> u64 {
+    let mut v = (t.ts_event as u64)
+        .wrapping_mul(31)
+        .wrapping_add(t.ts_recv as u64)
+        .wrapping_add(u64::from(t.instrument.0) << 20);
+    if let Some(q) = t.as_quote() {
+        v = v
+            .wrapping_add(q.bid.units() as u64)
+            .wrapping_add((q.bid_size.units() as u64) << 8)
+            .wrapping_add((q.ask.units() as u64) << 16)
+            .wrapping_add((q.ask_size.units() as u64) << 24);
+    }
+    v
+}
+
+/// The checksum a consumer should end with for ticks `from..to` (no gaps).
+pub fn expected_sum(from: u64, to: u64) -> u64 {
+    (from..to).fold(0u64, |acc, i| acc.wrapping_add(tick_value(&make_tick(i))))
+}
+
+/// What one consumer saw in one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Index of the tick expected next.
+    next: u64,
+    /// Wrapping sum of [`tick_value`] over the ticks delivered.
+    sum: u64,
+    /// Ticks delivered.
+    pub delivered: u64,
+    /// Ticks skipped because the consumer was lapped (or lagged).
+    pub missed: u64,
+    /// Skipped ranges: (first index, count).
+    pub gaps: Vec<(u64, u64)>,
+    /// Ticks (or gaps) that did not start where the previous one ended.
+    pub disorder: u64,
+}
+
+impl Tally {
+    /// Counts one delivered tick.
+    #[inline]
+    pub fn on_tick(&mut self, t: &Tick) {
+        let index = t.ts_event as u64;
+        if index != self.next {
+            self.disorder += 1;
+        }
+        self.next = index + 1;
+        self.sum = self.sum.wrapping_add(tick_value(t));
+        self.delivered += 1;
+    }
+
+    /// Counts `count` skipped ticks starting at index `first`.
+    #[cold]
+    pub fn on_gap(&mut self, first: u64, count: u64) {
+        if first != self.next {
+            self.disorder += 1;
+        }
+        self.gaps.push((first, count));
+        self.missed += count;
+        self.next = first + count;
+    }
+
+    /// Ticks accounted for: delivered plus missed.
+    pub fn seen(&self) -> u64 {
+        self.delivered + self.missed
+    }
+
+    /// Checks that the consumer accounted for ticks `0..produced` in order, and that its
+    /// checksum plus the checksum of what it missed is `total` (= `expected_sum(0, produced)`).
+    pub fn check(&self, produced: u64, total: u64) -> Result<(), String> {
+        if self.seen() != produced {
+            return Err(format!(
+                "delivered {} + missed {} != produced {produced}",
+                self.delivered, self.missed
+            ));
+        }
+        if self.disorder != 0 {
+            return Err(format!("{} ticks out of order", self.disorder));
+        }
+        let skipped = self.gaps.iter().fold(0u64, |acc, &(first, count)| {
+            acc.wrapping_add(expected_sum(first, first + count))
+        });
+        if self.sum.wrapping_add(skipped) != total {
+            return Err("checksum mismatch".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Formats a rate as e.g. `12.34 M/s`.
+pub fn fmt_rate(per_sec: f64) -> String {
+    format!("{:.2} M/s", per_sec / 1e6)
+}

@@ -1,0 +1,460 @@
+//! One producer -> three consumers, each on its own thread, `n` ticks per run.
+//!
+//! Each `run_*` function sets up its transport and threads, lines the threads up on a barrier,
+//! then times from the producer's first publish until every consumer has accounted for the last
+//! tick (delivered or missed) and its thread has been joined. Setup and the final checks are
+//! outside the timed span.
+
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use disruptor::Producer as _;
+use engine::{Consumer, Ring, Tick, WaitOutcome, WaitStrategy};
+
+use crate::{Tally, expected_sum, make_tick};
+
+/// Consumers per run.
+pub const CONSUMERS: usize = 3;
+
+/// The outcome of one run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// From the first publish until every consumer was done.
+    pub elapsed: Duration,
+    /// Ticks published.
+    pub produced: u64,
+    /// One per consumer.
+    pub tallies: Vec<Tally>,
+}
+
+impl RunReport {
+    /// Checks every consumer against what was produced (the checksums included).
+    pub fn check(&self) -> Result<(), String> {
+        let total = expected_sum(0, self.produced);
+        if self.tallies.len() != CONSUMERS {
+            return Err(format!("{} consumers reported", self.tallies.len()));
+        }
+        for (i, t) in self.tallies.iter().enumerate() {
+            t.check(self.produced, total)
+                .map_err(|e| format!("consumer {i}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Ticks delivered, summed over the consumers.
+    pub fn delivered(&self) -> u64 {
+        self.tallies.iter().map(|t| t.delivered).sum()
+    }
+
+    /// Ticks missed (lapped / lagged), summed over the consumers.
+    pub fn missed(&self) -> u64 {
+        self.tallies.iter().map(|t| t.missed).sum()
+    }
+
+    /// Times a consumer was lapped, summed over the consumers.
+    pub fn laps(&self) -> u64 {
+        self.tallies.iter().map(|t| t.gaps.len() as u64).sum()
+    }
+}
+
+/// Settings for a nexamd ring run.
+#[derive(Debug, Clone, Copy)]
+pub struct RingConfig {
+    /// Slots in the ring.
+    pub capacity: usize,
+    /// The ring's wait strategy.
+    pub wait: WaitStrategy,
+    /// 1: `publish` per tick; more: `publish_batch` with batches this large.
+    pub batch: usize,
+    /// `max` passed to `Consumer::poll`.
+    pub poll_max: usize,
+    /// How many of the three consumers gate producers; the rest subscribe as non-gating.
+    pub gating: usize,
+}
+
+impl RingConfig {
+    /// The defaults used by the benches: 65536 slots, the ring's default wait strategy,
+    /// single publishes, polls of up to 4096, two gating consumers and one non-gating.
+    pub fn new() -> RingConfig {
+        RingConfig {
+            capacity: CAPACITY,
+            wait: WaitStrategy::default(),
+            batch: 1,
+            poll_max: 4096,
+            gating: 2,
+        }
+    }
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        RingConfig::new()
+    }
+}
+
+/// Reads a ring consumer until the ring is closed and drained.
+fn drain_ring(consumer: &mut Consumer, poll_max: usize) -> Tally {
+    let mut tally = Tally::default();
+    loop {
+        match consumer.poll(poll_max, |t| tally.on_tick(t)) {
+            Ok(0) => match consumer.wait(None) {
+                WaitOutcome::Ready => {}
+                WaitOutcome::Closed => break,
+                WaitOutcome::TimedOut => unreachable!("wait without a deadline timed out"),
+            },
+            Ok(_) => {}
+            // Sequences start at 1 and tick `i` gets sequence `i + 1`.
+            Err(gap) => tally.on_gap(gap.from - 1, gap.missed()),
+        }
+    }
+    tally
+}
+
+/// nexamd ring: two gating consumers and one non-gating consumer.
+pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
+    let (ring, gating) = Ring::builder(cfg.capacity)
+        .gating("gating-a")
+        .gating("gating-b")
+        .wait_strategy(cfg.wait)
+        .build()
+        .expect("valid ring capacity");
+    let mut consumers = gating;
+    consumers.push(ring.subscribe("non-gating"));
+    let mut producer = ring.producer();
+    let start_line = Barrier::new(CONSUMERS + 1);
+    let batch = cfg.batch.max(1);
+
+    thread::scope(|s| {
+        let handles: Vec<_> = consumers
+            .into_iter()
+            .map(|mut consumer| {
+                let start_line = &start_line;
+                s.spawn(move || {
+                    start_line.wait();
+                    drain_ring(&mut consumer, cfg.poll_max)
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = Instant::now();
+        if batch == 1 {
+            for i in 0..n {
+                producer.publish(make_tick(i));
+            }
+        } else {
+            let mut buf: Vec<Tick> = Vec::with_capacity(batch);
+            let mut i = 0;
+            while i < n {
+                let end = (i + batch as u64).min(n);
+                buf.clear();
+                buf.extend((i..end).map(make_tick));
+                producer.publish_batch(&buf);
+                i = end;
+            }
+        }
+        drop(producer);
+        ring.close();
+        let tallies: Vec<Tally> = handles
+            .into_iter()
+            .map(|h| h.join().expect("consumer thread panicked"))
+            .collect();
+        RunReport {
+            elapsed: start.elapsed(),
+            produced: n,
+            tallies,
+        }
+    })
+}
+
+/// crossbeam-channel: one bounded channel per consumer; the producer sends each a copy.
+pub fn run_crossbeam(n: u64, capacity: usize) -> RunReport {
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..CONSUMERS)
+        .map(|_| crossbeam_channel::bounded::<Tick>(capacity))
+        .unzip();
+    let start_line = Barrier::new(CONSUMERS + 1);
+
+    thread::scope(|s| {
+        let handles: Vec<_> = receivers
+            .into_iter()
+            .map(|rx| {
+                let start_line = &start_line;
+                s.spawn(move || {
+                    start_line.wait();
+                    let mut tally = Tally::default();
+                    for t in rx.iter() {
+                        tally.on_tick(&t);
+                    }
+                    tally
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = Instant::now();
+        for i in 0..n {
+            let t = make_tick(i);
+            for tx in &senders {
+                tx.send(t).expect("receiver alive");
+            }
+        }
+        drop(senders);
+        let tallies: Vec<Tally> = handles
+            .into_iter()
+            .map(|h| h.join().expect("consumer thread panicked"))
+            .collect();
+        RunReport {
+            elapsed: start.elapsed(),
+            produced: n,
+            tallies,
+        }
+    })
+}
+
+/// tokio broadcast: one channel, three receivers on their own threads (`blocking_recv`).
+/// A receiver that lags counts the ticks it lost as missed.
+pub fn run_tokio_broadcast(n: u64, capacity: usize) -> RunReport {
+    use tokio::sync::broadcast::{self, error::RecvError};
+
+    let (tx, first) = broadcast::channel::<Tick>(capacity);
+    let mut receivers = vec![first];
+    receivers.extend((1..CONSUMERS).map(|_| tx.subscribe()));
+    let start_line = Barrier::new(CONSUMERS + 1);
+
+    thread::scope(|s| {
+        let handles: Vec<_> = receivers
+            .into_iter()
+            .map(|mut rx| {
+                let start_line = &start_line;
+                s.spawn(move || {
+                    start_line.wait();
+                    let mut tally = Tally::default();
+                    loop {
+                        match rx.blocking_recv() {
+                            Ok(t) => tally.on_tick(&t),
+                            Err(RecvError::Lagged(lost)) => tally.on_gap(tally.seen(), lost),
+                            Err(RecvError::Closed) => break,
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = Instant::now();
+        for i in 0..n {
+            tx.send(make_tick(i)).expect("receivers alive");
+        }
+        drop(tx);
+        let tallies: Vec<Tally> = handles
+            .into_iter()
+            .map(|h| h.join().expect("consumer thread panicked"))
+            .collect();
+        RunReport {
+            elapsed: start.elapsed(),
+            produced: n,
+            tallies,
+        }
+    })
+}
+
+/// The `disruptor` crate's event: a [`Tick`], cache-line aligned like a nexamd ring slot so
+/// neighbouring events never share a line.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
+pub struct DisruptorEvent(pub Tick);
+
+/// A `disruptor` wait strategy that yields the core on every empty check: the closest the crate
+/// gets to nexamd's spin -> yield -> park on a machine with fewer cores than threads.
+#[derive(Debug, Clone, Copy)]
+pub struct YieldWait;
+
+impl disruptor::wait_strategies::WaitStrategy for YieldWait {
+    #[inline]
+    fn wait_for(&self, _sequence: disruptor::Sequence) {
+        thread::yield_now();
+    }
+}
+
+/// How the disruptor run waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisruptorWait {
+    /// Consumers `BusySpinWithSpinLoopHint`; the producer spins in `publish` when full.
+    SpinHint,
+    /// Consumers [`YieldWait`]; the producer yields between `try_publish` attempts when full.
+    Yield,
+}
+
+/// The `disruptor` crate (single producer): three event handlers on threads it manages.
+/// `batch` > 1 uses `batch_publish`.
+pub fn run_disruptor(n: u64, capacity: usize, wait: DisruptorWait, batch: usize) -> RunReport {
+    match wait {
+        DisruptorWait::SpinHint => run_disruptor_with(
+            n,
+            capacity,
+            disruptor::BusySpinWithSpinLoopHint,
+            false,
+            batch,
+        ),
+        DisruptorWait::Yield => run_disruptor_with(n, capacity, YieldWait, true, batch),
+    }
+}
+
+fn run_disruptor_with<W>(
+    n: u64,
+    capacity: usize,
+    wait: W,
+    producer_yields: bool,
+    batch: usize,
+) -> RunReport
+where
+    W: disruptor::wait_strategies::WaitStrategy + 'static,
+{
+    let results: Vec<Arc<Mutex<Option<Tally>>>> =
+        (0..CONSUMERS).map(|_| Arc::new(Mutex::new(None))).collect();
+    let handler = |slot: &Arc<Mutex<Option<Tally>>>| {
+        let slot = Arc::clone(slot);
+        let mut tally = Tally::default();
+        move |e: &DisruptorEvent, _seq: disruptor::Sequence, _end_of_batch: bool| {
+            tally.on_tick(&e.0);
+            if tally.seen() == n {
+                *slot.lock().expect("result lock") = Some(tally.clone());
+            }
+        }
+    };
+    let mut producer =
+        disruptor::build_single_producer(capacity, || DisruptorEvent(make_tick(0)), wait)
+            .handle_events_with(handler(&results[0]))
+            .handle_events_with(handler(&results[1]))
+            .handle_events_with(handler(&results[2]))
+            .build();
+
+    let start = Instant::now();
+    let batch = batch.max(1) as u64;
+    let mut i = 0;
+    while i < n {
+        let len = batch.min(n - i);
+        if len == 1 {
+            let t = make_tick(i);
+            if producer_yields {
+                while producer.try_publish(|e| e.0 = t).is_err() {
+                    thread::yield_now();
+                }
+            } else {
+                producer.publish(|e| e.0 = t);
+            }
+        } else if producer_yields {
+            while producer
+                .try_batch_publish(len as usize, |iter| {
+                    for (e, j) in iter.zip(i..) {
+                        e.0 = make_tick(j);
+                    }
+                })
+                .is_err()
+            {
+                thread::yield_now();
+            }
+        } else {
+            producer.batch_publish(len as usize, |iter| {
+                for (e, j) in iter.zip(i..) {
+                    e.0 = make_tick(j);
+                }
+            });
+        }
+        i += len;
+    }
+    // Dropping the producer waits for the handlers to drain and joins their threads.
+    drop(producer);
+    let elapsed = start.elapsed();
+    let tallies = results
+        .iter()
+        .map(|r| r.lock().expect("result lock").take().unwrap_or_default())
+        .collect();
+    RunReport {
+        elapsed,
+        produced: n,
+        tallies,
+    }
+}
+
+/// Ring capacity (and channel capacity) used by the named variants.
+pub const CAPACITY: usize = 65_536;
+/// Batch size of the batched variants.
+pub const BATCH: usize = 64;
+/// Spins before yielding in the ring's `Yield` variants.
+pub const YIELD_SPINS: u32 = 256;
+
+fn ring_with(n: u64, wait: WaitStrategy, batch: usize, gating: usize) -> RunReport {
+    run_ring(
+        n,
+        RingConfig {
+            wait,
+            batch,
+            gating,
+            ..RingConfig::new()
+        },
+    )
+}
+
+const YIELD: WaitStrategy = WaitStrategy::Yield { spins: YIELD_SPINS };
+
+/// A named workload: `run(n)` publishes `n` ticks to three consumers.
+#[derive(Debug, Clone, Copy)]
+pub struct Variant {
+    /// The name used in reports and criterion ids.
+    pub name: &'static str,
+    /// Runs the workload with `n` ticks.
+    pub run: fn(u64) -> RunReport,
+}
+
+/// Every named variant, nexamd first, then the baselines.
+pub const VARIANTS: &[Variant] = &[
+    Variant {
+        name: "nexamd_ring",
+        run: |n| ring_with(n, WaitStrategy::default(), 1, 2),
+    },
+    Variant {
+        name: "nexamd_ring_batch",
+        run: |n| ring_with(n, WaitStrategy::default(), BATCH, 2),
+    },
+    Variant {
+        name: "nexamd_ring_yield",
+        run: |n| ring_with(n, YIELD, 1, 2),
+    },
+    Variant {
+        name: "nexamd_ring_batch_yield",
+        run: |n| ring_with(n, YIELD, BATCH, 2),
+    },
+    Variant {
+        name: "nexamd_ring_3gating",
+        run: |n| ring_with(n, WaitStrategy::default(), 1, 3),
+    },
+    Variant {
+        name: "nexamd_ring_batch_3gating",
+        run: |n| ring_with(n, WaitStrategy::default(), BATCH, 3),
+    },
+    Variant {
+        name: "crossbeam_channel",
+        run: |n| run_crossbeam(n, CAPACITY),
+    },
+    Variant {
+        name: "tokio_broadcast",
+        run: |n| run_tokio_broadcast(n, CAPACITY),
+    },
+    Variant {
+        name: "disruptor",
+        run: |n| run_disruptor(n, CAPACITY, DisruptorWait::Yield, 1),
+    },
+    Variant {
+        name: "disruptor_batch",
+        run: |n| run_disruptor(n, CAPACITY, DisruptorWait::Yield, BATCH),
+    },
+    Variant {
+        name: "disruptor_busyspin",
+        run: |n| run_disruptor(n, CAPACITY, DisruptorWait::SpinHint, 1),
+    },
+];
+
+/// The variant called `name`.
+pub fn variant(name: &str) -> Option<Variant> {
+    VARIANTS.iter().copied().find(|v| v.name == name)
+}

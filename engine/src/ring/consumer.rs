@@ -1,0 +1,200 @@
+//! Reading from the ring.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::sync::{Ordering, fence};
+use super::{ConsumerState, Shared, WRITING};
+use crate::record::{TICK_WORDS, Tick};
+
+/// Sequences a non-gating consumer skipped because producers lapped it: `from..to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// First sequence missed.
+    pub from: u64,
+    /// First sequence after the gap: where the consumer resumed.
+    pub to: u64,
+}
+
+impl Gap {
+    /// How many ticks were missed.
+    pub fn missed(&self) -> u64 {
+        self.to - self.from
+    }
+}
+
+/// Why [`Consumer::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// There is something to [`Consumer::poll`]: a tick, or a gap.
+    Ready,
+    /// The ring is closed and everything published has been read.
+    Closed,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// What a poll found in the slot at the cursor.
+enum SlotState {
+    Ready(Tick),
+    Pending,
+    Lapped,
+}
+
+/// Reads the ring from its own cursor. Gating consumers come from
+/// [`super::RingBuilder::build`], non-gating ones from [`super::Ring::subscribe`].
+pub struct Consumer {
+    shared: Arc<Shared>,
+    state: Arc<ConsumerState>,
+    /// Next sequence to read; published to `state.cursor` once per poll.
+    next: u64,
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("name", &self.state.name)
+            .field("gating", &self.state.gating)
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl Consumer {
+    pub(super) fn new(shared: Arc<Shared>, state: Arc<ConsumerState>) -> Consumer {
+        let next = state.cursor.load(Ordering::Acquire);
+        Consumer {
+            shared,
+            state,
+            next,
+        }
+    }
+
+    /// The consumer's name.
+    pub fn name(&self) -> &str {
+        &self.state.name
+    }
+
+    /// Whether this consumer gates producers.
+    pub fn is_gating(&self) -> bool {
+        self.state.gating
+    }
+
+    /// The next sequence this consumer will read.
+    pub fn cursor(&self) -> u64 {
+        self.next
+    }
+
+    /// Hands every tick ready at the cursor to `on_tick`, at most `max` of them, and returns
+    /// how many. Never blocks. A lapped non-gating consumer gets `Err(gap)` instead: it has
+    /// already moved past the gap, so the next poll reads on from the newest data.
+    #[inline]
+    pub fn poll(&mut self, max: usize, mut on_tick: impl FnMut(&Tick)) -> Result<usize, Gap> {
+        let start = self.next;
+        let mut result = Ok(0);
+        for _ in 0..max {
+            match self.read(self.next) {
+                SlotState::Ready(tick) => {
+                    on_tick(&tick);
+                    self.next += 1;
+                }
+                SlotState::Pending => break,
+                SlotState::Lapped => {
+                    result = Err(self.skip_lap());
+                    break;
+                }
+            }
+        }
+        if self.next != start {
+            // Release: our reads of the slots happen before a producer, having seen this
+            // cursor (Acquire), overwrites them.
+            self.state.cursor.store(self.next, Ordering::Release);
+            if self.state.gating {
+                self.shared.writers.notify();
+            }
+        }
+        result.map(|_: usize| (self.next - start) as usize)
+    }
+
+    /// Blocks until [`Consumer::poll`] has something, the ring is closed and drained, or
+    /// `deadline` passes (`None`: no deadline).
+    pub fn wait(&mut self, deadline: Option<Instant>) -> WaitOutcome {
+        let shared = &*self.shared;
+        let next = self.next;
+        let mut closed = false;
+        let woke = shared.readers.wait_until(shared.wait, deadline, || {
+            let stamp = shared.slot(next).words[0].load(Ordering::Acquire);
+            if stamp & !WRITING > next || stamp == next {
+                return true;
+            }
+            // Closed is only final once no claimed sequence is left to read.
+            closed = shared.closed.load(Ordering::Acquire)
+                && shared.head.load(Ordering::Acquire) <= next;
+            closed
+        });
+        match (woke, closed) {
+            (true, true) => WaitOutcome::Closed,
+            (true, false) => WaitOutcome::Ready,
+            (false, _) => WaitOutcome::TimedOut,
+        }
+    }
+
+    /// Reads sequence `seq` from its slot with the seqlock protocol of the module docs.
+    #[inline]
+    fn read(&self, seq: u64) -> SlotState {
+        let slot = self.shared.slot(seq);
+        let stamp = slot.words[0].load(Ordering::Acquire);
+        if stamp != seq {
+            // WRITING for `seq`, or an older lap: not yet. A newer lap: we were lapped.
+            return if stamp & !WRITING > seq {
+                SlotState::Lapped
+            } else {
+                SlotState::Pending
+            };
+        }
+        let mut words = [0u64; TICK_WORDS];
+        words[0] = seq;
+        for (word, cell) in words[1..].iter_mut().zip(&slot.words[1..]) {
+            *word = cell.load(Ordering::Relaxed);
+        }
+        // Acquire fence: if any word above came from a later writer, the stamp re-read below
+        // sees that writer's WRITING mark or later, never `seq`.
+        fence(Ordering::Acquire);
+        if slot.words[0].load(Ordering::Relaxed) != seq {
+            return SlotState::Lapped;
+        }
+        SlotState::Ready(Tick::from_words(&words))
+    }
+
+    /// Jumps past a lap to the newest claimed sequence and records the gap.
+    #[cold]
+    fn skip_lap(&mut self) -> Gap {
+        let resume = self.shared.head.load(Ordering::Acquire).max(self.next);
+        let gap = Gap {
+            from: self.next,
+            to: resume,
+        };
+        self.next = resume;
+        // Single writer: a load and a store, no read-modify-write needed.
+        let lapped = &self.state.lapped;
+        lapped.store(lapped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let missed = &self.state.missed;
+        missed.store(
+            missed.load(Ordering::Relaxed) + gap.missed(),
+            Ordering::Relaxed,
+        );
+        gap
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.state.detached.store(true, Ordering::Release);
+        if self.state.gating {
+            // A gating consumer that is gone must not stall producers forever.
+            self.state.cursor.store(u64::MAX, Ordering::Release);
+            self.shared.writers.notify();
+        }
+    }
+}

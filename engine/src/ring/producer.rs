@@ -1,0 +1,110 @@
+//! Publishing into the ring.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::sync::{Ordering, fence};
+use super::{Shared, WRITING};
+use crate::record::{TICK_WORDS, Tick};
+
+/// Publishes ticks. One per feed; any number may publish at once.
+pub struct Producer {
+    shared: Arc<Shared>,
+    /// The smallest gating cursor last seen: while `seq < gate + capacity` no cursor needs
+    /// reading. It only grows, so a stale value is safe (it just makes us look again).
+    gate: u64,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer").field("gate", &self.gate).finish()
+    }
+}
+
+impl Producer {
+    pub(super) fn new(shared: Arc<Shared>) -> Producer {
+        Producer { shared, gate: 1 }
+    }
+
+    /// Publishes one tick and returns the sequence number it got. Waits (per the ring's
+    /// [`super::WaitStrategy`]) while the slowest gating consumer is a full ring behind.
+    #[inline]
+    pub fn publish(&mut self, tick: Tick) -> u64 {
+        // Relaxed: the claim only has to be unique; publication is ordered by the slot stamp.
+        let seq = self.shared.head.fetch_add(1, Ordering::Relaxed);
+        self.wait_for_space(seq);
+        self.write(seq, &tick);
+        self.shared.readers.notify();
+        seq
+    }
+
+    /// Publishes `ticks` under contiguous sequence numbers and returns them. A batch larger
+    /// than the ring goes in ring-sized chunks, each claimed at once.
+    pub fn publish_batch(&mut self, ticks: &[Tick]) -> Range<u64> {
+        let mut first = None;
+        let mut end = 0;
+        for chunk in ticks.chunks(self.shared.capacity as usize) {
+            let n = chunk.len() as u64;
+            let start = self.shared.head.fetch_add(n, Ordering::Relaxed);
+            first.get_or_insert(start);
+            self.wait_for_space(start + n - 1);
+            for (seq, tick) in (start..).zip(chunk) {
+                self.write(seq, tick);
+            }
+            self.shared.readers.notify();
+            end = start + n;
+        }
+        // Chunks are claimed one after another, so with other producers they need not be
+        // contiguous; the range is exact for a single producer or a batch within capacity.
+        first.unwrap_or(end)..end
+    }
+
+    /// Waits until every gating consumer has read `last - capacity`, so slots up to `last`
+    /// are free.
+    #[inline]
+    fn wait_for_space(&mut self, last: u64) {
+        let capacity = self.shared.capacity;
+        if last < self.gate.saturating_add(capacity) {
+            return;
+        }
+        self.gate = self.shared.min_gating_cursor();
+        if last < self.gate.saturating_add(capacity) {
+            return;
+        }
+        let shared = &*self.shared;
+        let mut gate = self.gate;
+        shared.writers.wait_until(shared.wait, None, || {
+            gate = shared.min_gating_cursor();
+            last < gate.saturating_add(capacity)
+        });
+        self.gate = gate;
+    }
+
+    /// Writes `tick` as `seq` into its slot: the seqlock write described in the module docs.
+    #[inline]
+    fn write(&self, seq: u64, tick: &Tick) {
+        let shared = &*self.shared;
+        let slot = shared.slot(seq);
+        // The slot's previous lap must be fully written before this one starts, or two writers
+        // could interleave. With gating consumers this already holds; without, it is the
+        // only thing that orders two producers a lap apart. Acquire pairs with that writer's
+        // final Release store.
+        let previous = seq.saturating_sub(shared.capacity);
+        if slot.words[0].load(Ordering::Acquire) != previous {
+            shared.writers.wait_until(shared.wait, None, || {
+                slot.words[0].load(Ordering::Acquire) == previous
+            });
+        }
+        let words = tick.to_words();
+        slot.words[0].store(seq | WRITING, Ordering::Relaxed);
+        // Release fence: a reader that sees any of the words below also sees the WRITING mark
+        // (or something later) when it re-reads word 0 after its Acquire fence.
+        fence(Ordering::Release);
+        for (cell, &word) in slot.words[1..].iter().zip(&words[1..TICK_WORDS]) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        // Release: a reader that loads `seq` here (Acquire) sees all the words above.
+        slot.words[0].store(seq, Ordering::Release);
+    }
+}

@@ -1,0 +1,164 @@
+//! How a ring's producers and consumers wait: spin briefly, yield a few times, then park.
+//!
+//! On a 2-core machine a thread that spins forever takes a core from the thread it waits for,
+//! so the default ([`WaitStrategy::default`]) parks after a short spin. A parked thread is woken
+//! by the other side through a [`Signal`]; the park has a timeout as a backstop, because the
+//! waker checks for sleepers with a plain load (no fence per tick), and may miss a thread that
+//! is going to sleep at that very moment. Such a miss costs at most the park timeout.
+
+use std::sync::Mutex;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use super::sync::{AtomicUsize, Ordering, spin_hint, yield_now};
+
+/// How a thread waits for the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaitStrategy {
+    /// Spin `spins` times, yield `yields` times, then park for at most `park` until woken.
+    Park {
+        /// Busy-wait iterations before yielding.
+        spins: u32,
+        /// `yield_now` calls before parking.
+        yields: u32,
+        /// Longest single park; the backstop for a missed wake-up.
+        park: Duration,
+    },
+    /// Spin `spins` times, then yield forever: lower latency, burns a core while idle.
+    Yield {
+        /// Busy-wait iterations before yielding.
+        spins: u32,
+    },
+    /// Spin forever: lowest latency, only for a core of its own.
+    BusySpin,
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::Park {
+            spins: 256,
+            yields: 16,
+            park: Duration::from_millis(1),
+        }
+    }
+}
+
+/// Wakes the threads parked on one side of the ring.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    sleepers: AtomicUsize,
+    threads: Mutex<Vec<Thread>>,
+}
+
+impl Signal {
+    /// Wakes every parked thread. Costs one relaxed load when nobody sleeps.
+    #[inline]
+    pub(crate) fn notify(&self) {
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
+            self.notify_slow();
+        }
+    }
+
+    #[cold]
+    fn notify_slow(&self) {
+        let threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        for thread in threads.iter() {
+            thread.unpark();
+        }
+    }
+
+    #[cfg(not(loom))]
+    fn register(&self) {
+        let me = std::thread::current();
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        if !threads.iter().any(|t| t.id() == me.id()) {
+            threads.push(me);
+        }
+    }
+
+    /// Waits until `ready()` holds (true) or `deadline` passes (false).
+    pub(crate) fn wait_until(
+        &self,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> bool,
+    ) -> bool {
+        let mut step: u64 = 0;
+        loop {
+            if ready() {
+                return true;
+            }
+            if step % 64 == 63 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            step += 1;
+            match strategy {
+                WaitStrategy::BusySpin => spin_hint(),
+                WaitStrategy::Yield { spins } => {
+                    if step <= u64::from(spins) {
+                        spin_hint()
+                    } else {
+                        yield_now()
+                    }
+                }
+                WaitStrategy::Park {
+                    spins,
+                    yields,
+                    park,
+                } => {
+                    if step <= u64::from(spins) {
+                        spin_hint();
+                    } else if step <= u64::from(spins) + u64::from(yields) {
+                        yield_now();
+                    } else {
+                        return self.park(park, deadline, &mut ready);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parks until `ready()` or the deadline. Returns whether `ready()` held.
+    fn park(
+        &self,
+        park: Duration,
+        deadline: Option<Instant>,
+        ready: &mut impl FnMut() -> bool,
+    ) -> bool {
+        #[cfg(loom)]
+        {
+            // loom does not model parking with timeouts: yield instead, the model stays whole.
+            let _ = (park, deadline);
+            loop {
+                if ready() {
+                    return true;
+                }
+                yield_now();
+            }
+        }
+        #[cfg(not(loom))]
+        {
+            self.register();
+            loop {
+                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                if ready() {
+                    self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                    return true;
+                }
+                let timeout = match deadline {
+                    Some(d) => match d.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => left.min(park),
+                        _ => {
+                            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                            return false;
+                        }
+                    },
+                    None => park,
+                };
+                std::thread::park_timeout(timeout);
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Market data messages as JSON text, written straight into a buffer from the tick.
+//!
+//! Field names follow protocol v1 (`docs/protocol.md`): every message has `type`, `channel`,
+//! `seq`, `ts_event` and `ts_recv`; trades add `price`, `size`, `side`, `id`; quotes add
+//! `bid`, `bid_size`, `ask`, `ask_size`. Prices and sizes are JSON strings holding the exact
+//! decimal, so no client parses them through a binary float by accident.
+
+use std::fmt::Write as _;
+
+use engine::fixed::write_scaled;
+use engine::json::write_escaped;
+use engine::{Payload, Tick};
+
+/// The channel a tick belongs on: `trades.<instrument>` or `quotes.<instrument>`.
+pub fn channel_prefix(tick: &Tick) -> &'static str {
+    match tick.kind() {
+        engine::TickKind::Trade => "trades.",
+        engine::TickKind::Quote => "quotes.",
+    }
+}
+
+fn write_decimal(out: &mut String, key: &str, units: i64) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":\"");
+    let _ = write_scaled(units, out);
+    out.push('"');
+}
+
+/// Appends the message for `tick` on `instrument`'s channel. `snapshot` marks a message sent
+/// from the latest-value table rather than live.
+pub fn write_tick(out: &mut String, instrument: &str, tick: &Tick, snapshot: bool) {
+    let payload = tick.payload();
+    let kind = match payload {
+        Payload::Trade(_) => "trade",
+        Payload::Quote(_) => "quote",
+    };
+    out.push_str("{\"type\":\"");
+    out.push_str(kind);
+    out.push_str("\",\"channel\":\"");
+    out.push_str(channel_prefix(tick));
+    write_escaped(out, instrument);
+    out.push('"');
+    let _ = write!(
+        out,
+        ",\"seq\":{},\"ts_event\":{},\"ts_recv\":{}",
+        tick.seq, tick.ts_event, tick.ts_recv
+    );
+    match payload {
+        Payload::Trade(trade) => {
+            write_decimal(out, "price", trade.price.units());
+            write_decimal(out, "size", trade.size.units());
+            let _ = write!(out, ",\"side\":\"{}\",\"id\":{}", trade.side.as_str(), trade.id);
+        }
+        Payload::Quote(quote) => {
+            write_decimal(out, "bid", quote.bid.units());
+            write_decimal(out, "bid_size", quote.bid_size.units());
+            write_decimal(out, "ask", quote.ask.units());
+            write_decimal(out, "ask_size", quote.ask_size.units());
+        }
+    }
+    if snapshot {
+        out.push_str(",\"snapshot\":true");
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{InstrumentId, Price, Qty, Quote, Side, Trade};
+
+    #[test]
+    fn writes_a_trade_with_exact_decimals() {
+        let mut tick = Tick::trade(
+            InstrumentId(0),
+            1_700_000_000_000_000_000,
+            1_700_000_000_000_000_500,
+            Trade {
+                price: "43250.12".parse::<Price>().unwrap(),
+                size: "0.0015".parse::<Qty>().unwrap(),
+                side: Side::Sell,
+                id: 77,
+            },
+        );
+        tick.seq = 5;
+        let mut out = String::new();
+        write_tick(&mut out, "BINANCE:BTCUSDT", &tick, false);
+        assert_eq!(
+            out,
+            r#"{"type":"trade","channel":"trades.BINANCE:BTCUSDT","seq":5,"ts_event":1700000000000000000,"ts_recv":1700000000000000500,"price":"43250.12","size":"0.0015","side":"sell","id":77}"#
+        );
+    }
+
+    #[test]
+    fn writes_a_quote_snapshot() {
+        let tick = Tick::quote(
+            InstrumentId(0),
+            1,
+            2,
+            Quote {
+                bid: "-0.5".parse().unwrap(),
+                bid_size: "10".parse().unwrap(),
+                ask: "0.000000001".parse().unwrap(),
+                ask_size: "3.25".parse().unwrap(),
+            },
+        );
+        let mut out = String::new();
+        write_tick(&mut out, "SIM:A\"B", &tick, true);
+        assert_eq!(
+            out,
+            r#"{"type":"quote","channel":"quotes.SIM:A\"B","seq":0,"ts_event":1,"ts_recv":2,"bid":"-0.5","bid_size":"10","ask":"0.000000001","ask_size":"3.25","snapshot":true}"#
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! Wiring: builds the registry and the ring, starts the consumers and the feeds on their own
+//! threads, serves HTTP, and shuts it all down in order on SIGINT or SIGTERM.
+//!
+//! Shutdown order: stop accepting HTTP, cancel the feeds and join their threads (no producer
+//! is left), close the ring, let every consumer drain what was published, join them.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use engine::{Consumer, Gap, Registry, Ring, Tick, WaitOutcome};
+use fanout::LatestTable;
+use feeds::{Feed, FeedContext, FeedStats, FeedThread, SyntheticFeed};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Source};
+use crate::ops::{self, OpsState};
+
+/// Ticks a consumer takes from the ring per poll.
+const POLL_BATCH: usize = 4096;
+/// Longest the HTTP server may take to finish open requests on shutdown.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
+/// A consumer running on its own thread.
+#[derive(Debug)]
+pub struct ConsumerThread {
+    /// Its name, as on the ring.
+    pub name: String,
+    /// Set once its loop runs.
+    pub running: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+/// Runs `consumer` on a thread until the ring is closed and drained.
+fn spawn_consumer(
+    mut consumer: Consumer,
+    mut on_tick: impl FnMut(&Tick) + Send + 'static,
+    mut on_gap: impl FnMut(Gap) + Send + 'static,
+) -> Result<ConsumerThread> {
+    let name = consumer.name().to_owned();
+    let running = Arc::new(AtomicBool::new(false));
+    let flag = running.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("consumer-{name}"))
+        .spawn(move || {
+            flag.store(true, Ordering::Release);
+            loop {
+                match consumer.wait(None) {
+                    WaitOutcome::Ready => {
+                        if let Err(gap) = consumer.poll(POLL_BATCH, &mut on_tick) {
+                            on_gap(gap);
+                        }
+                    }
+                    WaitOutcome::Closed => break,
+                    WaitOutcome::TimedOut => {}
+                }
+            }
+            flag.store(false, Ordering::Release);
+            tracing::info!(consumer = consumer.name(), "consumer drained and stopped");
+        })
+        .with_context(|| format!("cannot start consumer thread {name}"))?;
+    Ok(ConsumerThread {
+        name,
+        running,
+        handle,
+    })
+}
+
+/// Logs lapping at most once a second, with the totals since the last line.
+fn gap_logger(consumer: &'static str) -> impl FnMut(Gap) + Send + 'static {
+    let mut last_log: Option<Instant> = None;
+    let (mut laps, mut missed) = (0u64, 0u64);
+    move |gap| {
+        laps += 1;
+        missed += gap.missed();
+        if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            tracing::warn!(consumer, laps, missed, resumed_at = gap.to, "consumer lapped by producers");
+            last_log = Some(Instant::now());
+            (laps, missed) = (0, 0);
+        }
+    }
+}
+
+/// Holds the data directory's lock file for the engine's lifetime.
+#[derive(Debug)]
+struct DataDirLock {
+    _file: File,
+}
+
+fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let path = dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "data directory {} is in use by another nexamd process",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// The running engine's threads.
+struct Engine {
+    ring: Ring,
+    feeds: Vec<FeedThread>,
+    consumers: Vec<ConsumerThread>,
+    shutdown: CancellationToken,
+}
+
+impl Engine {
+    fn start(config: &Config, registry: Arc<Registry>, latest: Arc<LatestTable>) -> Result<Engine> {
+        let (ring, _gating) = Ring::builder(config.engine.ring_capacity)
+            .wait_strategy(config.engine.wait.strategy())
+            .build()?;
+        let mut consumers = Vec::new();
+        let fanout = ring.subscribe("fanout");
+        let table = latest.clone();
+        consumers.push(spawn_consumer(
+            fanout,
+            move |tick| table.apply(tick),
+            gap_logger("fanout"),
+        )?);
+
+        let shutdown = CancellationToken::new();
+        let mut feed_list: Vec<Box<dyn Feed>> = Vec::new();
+        if let Some(synthetic) = config.feeds.synthetic.as_ref().filter(|s| s.enabled) {
+            feed_list.push(Box::new(SyntheticFeed::new(synthetic.clone())));
+        }
+        if feed_list.is_empty() {
+            tracing::warn!("no feed is enabled: the engine will publish nothing");
+        }
+        let mut feeds = Vec::new();
+        for feed in feed_list {
+            let stats = Arc::new(FeedStats::new(feed.name()));
+            let ctx = FeedContext {
+                producer: ring.producer(),
+                registry: registry.clone(),
+                stats,
+                shutdown: shutdown.clone(),
+            };
+            feeds.push(FeedThread::spawn(feed, ctx)?);
+        }
+        Ok(Engine {
+            ring,
+            feeds,
+            consumers,
+            shutdown,
+        })
+    }
+
+    /// Stops the feeds, closes the ring, drains the consumers.
+    fn stop(self) -> Result<()> {
+        self.shutdown.cancel();
+        let mut failed = Vec::new();
+        for feed in self.feeds {
+            let name = feed.stats().name().to_owned();
+            if let Err(e) = feed.join() {
+                failed.push(format!("{name}: {e}"));
+            }
+        }
+        self.ring.close();
+        let published = self.ring.published();
+        for consumer in self.consumers {
+            if consumer.handle.join().is_err() {
+                failed.push(format!("consumer {} panicked", consumer.name));
+            }
+        }
+        tracing::info!(published, "engine stopped");
+        match failed.is_empty() {
+            true => Ok(()),
+            false => anyhow::bail!("unclean stop: {}", failed.join("; ")),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}
+
+/// Runs the engine until SIGINT or SIGTERM.
+pub fn run(config: Config, source: Source) -> Result<()> {
+    let data_dir: PathBuf = config.engine.data_dir.clone();
+    let _lock = lock_data_dir(&data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("http")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.server.listen))
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+
+    let registry = Arc::new(Registry::new());
+    let latest = Arc::new(LatestTable::new());
+    let engine = Engine::start(&config, registry.clone(), latest.clone())?;
+    let ops = OpsState::new(
+        engine.ring.clone(),
+        registry.clone(),
+        engine.feeds.iter().map(|f| f.stats().clone()).collect(),
+        engine
+            .consumers
+            .iter()
+            .map(|c| (c.name.clone(), c.running.clone()))
+            .collect(),
+        latest.clone(),
+    );
+    let app = ops::router(ops).merge(fanout::router(fanout::MarketState { registry, latest }));
+    tracing::info!(%addr, config = %source, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
+
+    let served = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let mut server = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+            }
+        });
+        tokio::select! {
+            () = shutdown_signal() => {}
+            ended = &mut server => {
+                // The server only ends by itself on an error: stop the engine too.
+                return match ended {
+                    Ok(result) => result.context("HTTP server stopped"),
+                    Err(join) => Err(anyhow::anyhow!("HTTP server task failed: {join}")),
+                };
+            }
+        }
+        stop.cancel();
+        match tokio::time::timeout(HTTP_DRAIN, server).await {
+            Ok(Ok(result)) => result.context("HTTP server failed"),
+            Ok(Err(join)) => Err(anyhow::anyhow!("HTTP server task failed: {join}")),
+            Err(_) => {
+                tracing::warn!("open HTTP connections did not finish in time; closing them");
+                Ok(())
+            }
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let stopped = engine.stop();
+    served.and(stopped)
+}

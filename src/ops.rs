@@ -1,0 +1,227 @@
+//! Operations routes: `GET /health`, `GET /ready` and `GET /metrics`, which read the figures of
+//! every part of the engine, plus the JSON 404 for unknown paths.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use engine::json::{error_body, write_str};
+use engine::metrics::{MetricType, PromText};
+use engine::{Registry, Ring};
+use fanout::LatestTable;
+use feeds::{FeedState, FeedStats};
+
+/// What the ops routes read.
+#[derive(Debug, Clone)]
+pub struct OpsState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    started: Instant,
+    ring: Ring,
+    registry: Arc<Registry>,
+    feeds: Vec<Arc<FeedStats>>,
+    consumers: Vec<(String, Arc<AtomicBool>)>,
+    latest: Arc<LatestTable>,
+}
+
+impl OpsState {
+    /// State over the engine's parts.
+    pub fn new(
+        ring: Ring,
+        registry: Arc<Registry>,
+        feeds: Vec<Arc<FeedStats>>,
+        consumers: Vec<(String, Arc<AtomicBool>)>,
+        latest: Arc<LatestTable>,
+    ) -> OpsState {
+        OpsState {
+            inner: Arc::new(Inner {
+                started: Instant::now(),
+                ring,
+                registry,
+                feeds,
+                consumers,
+                latest,
+            }),
+        }
+    }
+}
+
+/// The ops routes and the JSON fallback.
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn not_found() -> Response {
+    json(
+        StatusCode::NOT_FOUND,
+        error_body("not_found", "no such endpoint"),
+    )
+}
+
+/// Alive: answers as soon as the server runs.
+async fn health(State(state): State<OpsState>) -> Response {
+    json(
+        StatusCode::OK,
+        format!(
+            "{{\"status\":\"ok\",\"version\":\"{}\",\"uptime_s\":{}}}",
+            env!("CARGO_PKG_VERSION"),
+            state.inner.started.elapsed().as_secs()
+        ),
+    )
+}
+
+/// Ready: every feed is live and every consumer runs. 503 with the reasons otherwise.
+async fn ready(State(state): State<OpsState>) -> Response {
+    let inner = &state.inner;
+    let mut waiting = Vec::new();
+    for feed in &inner.feeds {
+        let feed_state = feed.state();
+        if feed_state != FeedState::Live {
+            waiting.push(format!("feed {} is {}", feed.name(), feed_state.as_str()));
+        }
+    }
+    for (name, running) in &inner.consumers {
+        if !running.load(Ordering::Acquire) {
+            waiting.push(format!("consumer {name} is not running"));
+        }
+    }
+    let mut body = String::from("{\"ready\":");
+    body.push_str(if waiting.is_empty() { "true" } else { "false" });
+    body.push_str(",\"waiting_for\":[");
+    for (i, reason) in waiting.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        write_str(&mut body, reason);
+    }
+    body.push_str("]}");
+    let status = match waiting.is_empty() {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    json(status, body)
+}
+
+/// Prometheus text exposition of every figure the engine keeps.
+async fn metrics(State(state): State<OpsState>) -> Response {
+    let inner = &state.inner;
+    let mut text = PromText::new();
+    text.family(
+        "nexamd_build_info",
+        MetricType::Gauge,
+        "Build information; always 1.",
+    )
+    .sample(
+        "nexamd_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+    text.single(
+        "nexamd_uptime_seconds",
+        MetricType::Gauge,
+        "Seconds since the engine started.",
+        inner.started.elapsed().as_secs(),
+    );
+    text.single(
+        "nexamd_instruments",
+        MetricType::Gauge,
+        "Instruments in the registry.",
+        inner.registry.len(),
+    );
+
+    type FeedCounter = fn(&FeedStats) -> u64;
+    let feed_counters: [(&str, &str, FeedCounter); 5] = [
+        ("nexamd_ticks_ingested_total", "Ticks a feed published into the ring.", |f| f.ticks.get()),
+        ("nexamd_feed_messages_total", "Provider messages a feed read.", |f| f.messages.get()),
+        ("nexamd_feed_parse_errors_total", "Provider messages a feed could not parse.", |f| f.parse_errors.get()),
+        ("nexamd_feed_gaps_total", "Sequence gaps a feed saw in its provider's stream.", |f| f.gaps.get()),
+        ("nexamd_feed_reconnects_total", "Times a feed reconnected.", |f| f.reconnects.get()),
+    ];
+    for (name, help, read) in feed_counters {
+        text.family(name, MetricType::Counter, help);
+        for feed in &inner.feeds {
+            text.sample(name, &[("feed", feed.name())], read(feed));
+        }
+    }
+    text.family(
+        "nexamd_feed_state",
+        MetricType::Gauge,
+        "1 for the state each feed is in, 0 for the others.",
+    );
+    for feed in &inner.feeds {
+        let current = feed.state();
+        for s in FeedState::ALL {
+            text.sample(
+                "nexamd_feed_state",
+                &[("feed", feed.name()), ("state", s.as_str())],
+                u8::from(s == current),
+            );
+        }
+    }
+
+    let ring = inner.ring.stats();
+    text.single(
+        "nexamd_ring_capacity",
+        MetricType::Gauge,
+        "Slots in the tick ring.",
+        ring.capacity,
+    );
+    text.single(
+        "nexamd_ring_published_total",
+        MetricType::Counter,
+        "Sequence numbers handed out by the ring (ticks published).",
+        ring.published,
+    );
+    text.single(
+        "nexamd_ring_depth",
+        MetricType::Gauge,
+        "Ticks published but not yet read by the slowest gating consumer.",
+        ring.depth,
+    );
+    let consumer_figures: [(&str, MetricType, &str, fn(&engine::ConsumerStats) -> u64); 3] = [
+        ("nexamd_consumer_lag", MetricType::Gauge, "Ticks published but not yet read by the consumer.", |c| c.lag),
+        ("nexamd_consumer_lapped_total", MetricType::Counter, "Times producers lapped the (non-gating) consumer.", |c| c.lapped),
+        ("nexamd_consumer_missed_total", MetricType::Counter, "Ticks the consumer skipped because it was lapped.", |c| c.missed),
+    ];
+    for (name, kind, help, read) in consumer_figures {
+        text.family(name, kind, help);
+        for consumer in &ring.consumers {
+            let gating = if consumer.gating { "true" } else { "false" };
+            text.sample(
+                name,
+                &[("consumer", &consumer.name), ("gating", gating)],
+                read(consumer),
+            );
+        }
+    }
+    text.single(
+        "nexamd_latest_updates_total",
+        MetricType::Counter,
+        "Ticks applied to the latest-value table.",
+        inner.latest.updates.get(),
+    );
+    let body = text.finish();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, PromText::CONTENT_TYPE)],
+        body,
+    )
+        .into_response()
+}
