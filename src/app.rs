@@ -78,7 +78,13 @@ fn gap_logger(consumer: &'static str) -> impl FnMut(Gap) + Send + 'static {
         laps += 1;
         missed += gap.missed();
         if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            tracing::warn!(consumer, laps, missed, resumed_at = gap.to, "consumer lapped by producers");
+            tracing::warn!(
+                consumer,
+                laps,
+                missed,
+                resumed_at = gap.to,
+                "consumer lapped by producers"
+            );
             last_log = Some(Instant::now());
             (laps, missed) = (0, 0);
         }

@@ -245,12 +245,10 @@ impl Config {
             return Err(invalid("log.level", e.to_string()));
         }
         if let Some(synthetic) = &self.feeds.synthetic {
-            synthetic
-                .validate("feeds.synthetic")
-                .map_err(|e| match e {
-                    feeds::Error::Config { key, reason } => invalid(&key, reason),
-                    other => invalid("feeds.synthetic", other.to_string()),
-                })?;
+            synthetic.validate("feeds.synthetic").map_err(|e| match e {
+                feeds::Error::Config { key, reason } => invalid(&key, reason),
+                other => invalid("feeds.synthetic", other.to_string()),
+            })?;
         }
         Ok(())
     }
@@ -288,7 +286,10 @@ mod tests {
     fn unknown_keys_are_named_with_their_path() {
         for (text, key) in [
             ("listen = 1", "`listen`"),
-            ("[server]\nlisten = \"127.0.0.1:1\"\nport = 2", "`server.port`"),
+            (
+                "[server]\nlisten = \"127.0.0.1:1\"\nport = 2",
+                "`server.port`",
+            ),
             ("[feeds.synthetic]\nrat = 5", "`feeds.synthetic.rat`"),
             ("[feeds.nasdaq]\nurl = \"x\"", "`feeds.nasdaq`"),
             ("[engine]\nring_capacty = 8", "`engine.ring_capacty`"),
@@ -309,11 +310,17 @@ mod tests {
             ("[log]\nformat = \"xml\"", "`log.format`"),
             ("[log]\nlevel = \"=!\"", "`log.level`"),
             ("[feeds.synthetic]\nrate = 0", "`feeds.synthetic.rate`"),
-            ("[feeds.synthetic]\nrate = \"fast\"", "`feeds.synthetic.rate`"),
+            (
+                "[feeds.synthetic]\nrate = \"fast\"",
+                "`feeds.synthetic.rate`",
+            ),
         ] {
             let message = error(text);
             assert!(message.contains("test.toml"), "{message}");
-            assert!(message.contains(&format!("invalid value for {key}")), "{text}: {message}");
+            assert!(
+                message.contains(&format!("invalid value for {key}")),
+                "{text}: {message}"
+            );
         }
     }
 
@@ -328,6 +335,9 @@ mod tests {
         let message = Config::load(Some(Path::new("/nonexistent/nexamd.toml")))
             .unwrap_err()
             .to_string();
-        assert!(message.contains("cannot read config file /nonexistent/nexamd.toml"), "{message}");
+        assert!(
+            message.contains("cannot read config file /nonexistent/nexamd.toml"),
+            "{message}"
+        );
     }
 }

@@ -148,11 +148,31 @@ async fn metrics(State(state): State<OpsState>) -> Response {
 
     type FeedCounter = fn(&FeedStats) -> u64;
     let feed_counters: [(&str, &str, FeedCounter); 5] = [
-        ("nexamd_ticks_ingested_total", "Ticks a feed published into the ring.", |f| f.ticks.get()),
-        ("nexamd_feed_messages_total", "Provider messages a feed read.", |f| f.messages.get()),
-        ("nexamd_feed_parse_errors_total", "Provider messages a feed could not parse.", |f| f.parse_errors.get()),
-        ("nexamd_feed_gaps_total", "Sequence gaps a feed saw in its provider's stream.", |f| f.gaps.get()),
-        ("nexamd_feed_reconnects_total", "Times a feed reconnected.", |f| f.reconnects.get()),
+        (
+            "nexamd_ticks_ingested_total",
+            "Ticks a feed published into the ring.",
+            |f| f.ticks.get(),
+        ),
+        (
+            "nexamd_feed_messages_total",
+            "Provider messages a feed read.",
+            |f| f.messages.get(),
+        ),
+        (
+            "nexamd_feed_parse_errors_total",
+            "Provider messages a feed could not parse.",
+            |f| f.parse_errors.get(),
+        ),
+        (
+            "nexamd_feed_gaps_total",
+            "Sequence gaps a feed saw in its provider's stream.",
+            |f| f.gaps.get(),
+        ),
+        (
+            "nexamd_feed_reconnects_total",
+            "Times a feed reconnected.",
+            |f| f.reconnects.get(),
+        ),
     ];
     for (name, help, read) in feed_counters {
         text.family(name, MetricType::Counter, help);
@@ -195,10 +215,26 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         "Ticks published but not yet read by the slowest gating consumer.",
         ring.depth,
     );
-    let consumer_figures: [(&str, MetricType, &str, fn(&engine::ConsumerStats) -> u64); 3] = [
-        ("nexamd_consumer_lag", MetricType::Gauge, "Ticks published but not yet read by the consumer.", |c| c.lag),
-        ("nexamd_consumer_lapped_total", MetricType::Counter, "Times producers lapped the (non-gating) consumer.", |c| c.lapped),
-        ("nexamd_consumer_missed_total", MetricType::Counter, "Ticks the consumer skipped because it was lapped.", |c| c.missed),
+    type ConsumerFigure = fn(&engine::ConsumerStats) -> u64;
+    let consumer_figures: [(&str, MetricType, &str, ConsumerFigure); 3] = [
+        (
+            "nexamd_consumer_lag",
+            MetricType::Gauge,
+            "Ticks published but not yet read by the consumer.",
+            |c| c.lag,
+        ),
+        (
+            "nexamd_consumer_lapped_total",
+            MetricType::Counter,
+            "Times producers lapped the (non-gating) consumer.",
+            |c| c.lapped,
+        ),
+        (
+            "nexamd_consumer_missed_total",
+            MetricType::Counter,
+            "Ticks the consumer skipped because it was lapped.",
+            |c| c.missed,
+        ),
     ];
     for (name, kind, help, read) in consumer_figures {
         text.family(name, kind, help);

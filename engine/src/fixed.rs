@@ -107,7 +107,7 @@ pub fn write_scaled(units: i64, out: &mut impl fmt::Write) -> fmt::Result {
     write!(out, "{whole}")?;
     if frac != 0 {
         let mut digits = FRACTION_DIGITS as usize;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }
@@ -274,7 +274,11 @@ mod tests {
     #[case("-9223372036.854775808", i64::MIN)]
     #[case("0e9999", 0)]
     fn parses_exact_values(#[case] text: &str, #[case] units: i64) {
-        assert_eq!(text.parse::<Price>(), Ok(Price::from_units(units)), "{text}");
+        assert_eq!(
+            text.parse::<Price>(),
+            Ok(Price::from_units(units)),
+            "{text}"
+        );
     }
 
     #[rstest]
@@ -317,7 +321,10 @@ mod tests {
     #[case(i64::MIN, "-9223372036.854775808")]
     fn displays_the_exact_decimal(#[case] units: i64, #[case] text: &str) {
         assert_eq!(Price::from_units(units).to_string(), text);
-        assert_eq!(format!("{:?}", Qty::from_units(units)), format!("Qty({text})"));
+        assert_eq!(
+            format!("{:?}", Qty::from_units(units)),
+            format!("Qty({text})")
+        );
     }
 
     #[test]

@@ -23,6 +23,5 @@ pub use fixed::{Price, Qty};
 pub use record::{Payload, Quote, Side, Tick, TickKind, Trade};
 pub use registry::{Instrument, InstrumentId, Registry};
 pub use ring::{
-    Consumer, ConsumerStats, Gap, Producer, Ring, RingBuilder, RingStats, WaitOutcome,
-    WaitStrategy,
+    Consumer, ConsumerStats, Gap, Producer, Ring, RingBuilder, RingStats, WaitOutcome, WaitStrategy,
 };

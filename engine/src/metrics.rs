@@ -19,8 +19,10 @@ impl Counter {
     /// locked instruction. Concurrent writers would lose increments, so only the owner calls it.
     #[inline]
     pub fn add_single_writer(&self, n: u64) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// The current value.
@@ -65,7 +67,12 @@ impl PromText {
     }
 
     /// One sample of the current family.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) -> &mut PromText {
+    pub fn sample(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: impl std::fmt::Display,
+    ) -> &mut PromText {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -92,7 +99,13 @@ impl PromText {
     }
 
     /// A family with a single unlabelled sample.
-    pub fn single(&mut self, name: &str, kind: MetricType, help: &str, value: impl std::fmt::Display) -> &mut PromText {
+    pub fn single(
+        &mut self,
+        name: &str,
+        kind: MetricType,
+        help: &str,
+        value: impl std::fmt::Display,
+    ) -> &mut PromText {
         self.family(name, kind, help).sample(name, &[], value)
     }
 

@@ -198,7 +198,7 @@ impl Tick {
     }
 
     /// The tick as eight words; word 0 is `seq`.
-    pub(crate) const fn to_words(&self) -> [u64; TICK_WORDS] {
+    pub(crate) const fn to_words(self) -> [u64; TICK_WORDS] {
         let meta = self.instrument.0 as u64
             | (self.kind as u64) << 32
             | (self.side as u64) << 40

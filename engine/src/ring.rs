@@ -242,11 +242,7 @@ impl Ring {
             false,
             self.shared.head.load(Ordering::Acquire),
         ));
-        let mut others = self
-            .shared
-            .others
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut others = self.shared.others.lock().unwrap_or_else(|e| e.into_inner());
         others.retain(|c| !c.detached.load(Ordering::Relaxed));
         others.push(state.clone());
         drop(others);
@@ -293,11 +289,7 @@ impl Ring {
             .filter(attached)
             .map(|c| stat(c))
             .collect();
-        let others = self
-            .shared
-            .others
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let others = self.shared.others.lock().unwrap_or_else(|e| e.into_inner());
         consumers.extend(others.iter().filter(attached).map(|c| stat(c)));
         let depth = consumers
             .iter()
@@ -395,7 +387,11 @@ mod tests {
         }
         let watch = Instant::now() + Duration::from_millis(50);
         while Instant::now() < watch {
-            assert_eq!(consumers[0].poll(10, |_| {}).unwrap(), 0, "seq 5 overwrote unread seq 1");
+            assert_eq!(
+                consumers[0].poll(10, |_| {}).unwrap(),
+                0,
+                "seq 5 overwrote unread seq 1"
+            );
         }
         consumers[1].poll(1, |_| {}).unwrap();
         assert_eq!(writer.join().unwrap(), 5);
@@ -421,8 +417,14 @@ mod tests {
         assert_eq!(seen, [11]);
         let stats = ring.stats();
         let slow_stats = stats.consumers.iter().find(|c| c.name == "slow").unwrap();
-        assert_eq!((slow_stats.lapped, slow_stats.missed, slow_stats.lag), (1, 10, 0));
-        assert_eq!(stats.depth, 0, "non-gating consumers do not count toward depth");
+        assert_eq!(
+            (slow_stats.lapped, slow_stats.missed, slow_stats.lag),
+            (1, 10, 0)
+        );
+        assert_eq!(
+            stats.depth, 0,
+            "non-gating consumers do not count toward depth"
+        );
     }
 
     #[test]
@@ -491,7 +493,9 @@ mod tests {
             let mut seen = Vec::new();
             while seen.len() < 13 {
                 consumers[0].wait(None);
-                consumers[0].poll(64, |t| seen.push((t.seq, t.ts_event))).unwrap();
+                consumers[0]
+                    .poll(64, |t| seen.push((t.seq, t.ts_event)))
+                    .unwrap();
             }
             seen
         });

@@ -50,7 +50,12 @@ pub fn write_tick(out: &mut String, instrument: &str, tick: &Tick, snapshot: boo
         Payload::Trade(trade) => {
             write_decimal(out, "price", trade.price.units());
             write_decimal(out, "size", trade.size.units());
-            let _ = write!(out, ",\"side\":\"{}\",\"id\":{}", trade.side.as_str(), trade.id);
+            let _ = write!(
+                out,
+                ",\"side\":\"{}\",\"id\":{}",
+                trade.side.as_str(),
+                trade.id
+            );
         }
         Payload::Quote(quote) => {
             write_decimal(out, "bid", quote.bid.units());

@@ -150,7 +150,9 @@ mod tests {
             .await
             .unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 
@@ -196,7 +198,10 @@ mod tests {
         assert_eq!(body["SIM:AAA"]["trade"]["seq"], 7);
         assert_eq!(body["SIM:AAA"]["trade"]["snapshot"], true);
         assert_eq!(body["SIM:AAA"]["quote"], serde_json::Value::Null);
-        assert_eq!(body["SIM:AAB"], serde_json::json!({"trade": null, "quote": null}));
+        assert_eq!(
+            body["SIM:AAB"],
+            serde_json::json!({"trade": null, "quote": null})
+        );
     }
 
     #[tokio::test]

@@ -34,7 +34,9 @@ pub struct LatestTable {
 impl Default for LatestTable {
     fn default() -> Self {
         LatestTable {
-            chunks: (0..MAX_INSTRUMENTS / CHUNK).map(|_| OnceLock::new()).collect(),
+            chunks: (0..MAX_INSTRUMENTS / CHUNK)
+                .map(|_| OnceLock::new())
+                .collect(),
             updates: Counter::default(),
             overflow: Counter::default(),
         }
@@ -120,8 +122,16 @@ mod tests {
         table.apply(&quote);
         assert_eq!(table.trade(InstrumentId(3)), Some(trade(3, 11)));
         assert_eq!(table.quote(InstrumentId(3)), Some(quote));
-        assert_eq!(table.quote(InstrumentId(4)), None, "same chunk, never ticked");
-        assert_eq!(table.trade(InstrumentId(300)), None, "chunk never allocated");
+        assert_eq!(
+            table.quote(InstrumentId(4)),
+            None,
+            "same chunk, never ticked"
+        );
+        assert_eq!(
+            table.trade(InstrumentId(300)),
+            None,
+            "chunk never allocated"
+        );
         assert_eq!(table.updates.get(), 3);
     }
 

@@ -196,7 +196,9 @@ impl FeedThread {
     pub fn join(self) -> Result<()> {
         self.handle.join().unwrap_or_else(|_| {
             self.stats.set_state(FeedState::Failed);
-            Err(crate::Error::Io(std::io::Error::other("feed thread panicked")))
+            Err(crate::Error::Io(std::io::Error::other(
+                "feed thread panicked",
+            )))
         })
     }
 }

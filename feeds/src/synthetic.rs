@@ -190,7 +190,12 @@ async fn run(config: SyntheticConfig, mut ctx: FeedContext) -> Result<()> {
     let mut emitted: u64 = 0;
     let mut dropped: u64 = 0;
     ctx.stats.set_state(FeedState::Live);
-    tracing::info!(instruments = ids.len(), rate = config.rate, seed = config.seed, "synthetic feed live");
+    tracing::info!(
+        instruments = ids.len(),
+        rate = config.rate,
+        seed = config.seed,
+        "synthetic feed live"
+    );
     loop {
         tokio::select! {
             biased;
@@ -202,7 +207,11 @@ async fn run(config: SyntheticConfig, mut ctx: FeedContext) -> Result<()> {
             let skip = due - emitted - max_backlog;
             dropped += skip;
             emitted += skip;
-            tracing::warn!(skipped = skip, total_skipped = dropped, "synthetic feed fell over a second behind; skipping backlog");
+            tracing::warn!(
+                skipped = skip,
+                total_skipped = dropped,
+                "synthetic feed fell over a second behind; skipping backlog"
+            );
         }
         while emitted < due {
             let n = ((due - emitted) as usize).min(BATCH);
@@ -245,7 +254,10 @@ mod tests {
             toml::from_str("instruments = [\"SIM:EURUSD\", \"SIM:X\"]\nrate = 500\nseed = 1")
                 .unwrap();
         assert_eq!(config.instrument_names(), ["SIM:EURUSD", "SIM:X"]);
-        assert_eq!((config.rate, config.seed, config.trade_ratio), (500, 1, 0.25));
+        assert_eq!(
+            (config.rate, config.seed, config.trade_ratio),
+            (500, 1, 0.25)
+        );
         config.validate("feeds.synthetic").unwrap();
 
         let unknown = toml::from_str::<SyntheticConfig>("rat = 5").unwrap_err();
@@ -295,7 +307,11 @@ mod tests {
         let mut read = 0u64;
         let mut last_seq = 0;
         while read < 5_000 {
-            assert_eq!(consumer.wait(Some(deadline)), WaitOutcome::Ready, "feed too slow");
+            assert_eq!(
+                consumer.wait(Some(deadline)),
+                WaitOutcome::Ready,
+                "feed too slow"
+            );
             read += consumer
                 .poll(1024, |t| {
                     assert_eq!(t.seq, last_seq + 1);

@@ -18,7 +18,9 @@ pub struct Producer {
 
 impl fmt::Debug for Producer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Producer").field("gate", &self.gate).finish()
+        f.debug_struct("Producer")
+            .field("gate", &self.gate)
+            .finish()
     }
 }
 

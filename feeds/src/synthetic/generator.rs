@@ -233,12 +233,17 @@ mod tests {
                     assert!(t.price.units() > 0 && t.size.units() >= 1_000_000_000);
                     assert_eq!(t.size.units() % 1_000_000_000, 0, "whole lots");
                     let previous = last_trade_id.insert(tick.instrument, t.id);
-                    assert_eq!(t.id, previous.unwrap_or(0) + 1, "ids count up per instrument");
+                    assert_eq!(
+                        t.id,
+                        previous.unwrap_or(0) + 1,
+                        "ids count up per instrument"
+                    );
                 }
                 Payload::Quote(q) => {
                     quotes += 1;
                     assert!(q.bid.units() > 0 && q.bid < q.ask, "{q:?}");
-                    let spread_bp = (q.ask.units() - q.bid.units()) as f64 / q.bid.units() as f64 * 1e4;
+                    let spread_bp =
+                        (q.ask.units() - q.bid.units()) as f64 / q.bid.units() as f64 * 1e4;
                     assert!(spread_bp < 60.0, "spread {spread_bp} bp");
                     assert!(q.bid_size.units() > 0 && q.ask_size.units() > 0);
                 }
