@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use engine::{Consumer, Gap, Registry, Ring, Tick, WaitOutcome};
-use fanout::LatestTable;
+use fanout::{Dispatcher, Hub, LatestTable};
 use feeds::{Feed, FeedContext, FeedStats, FeedThread, SyntheticFeed};
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,56 @@ use crate::ops::{self, OpsState};
 const POLL_BATCH: usize = 4096;
 /// Longest the HTTP server may take to finish open requests on shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
+/// What a consumer thread does with what it reads.
+trait RingHandler: Send + 'static {
+    /// One tick, in sequence order.
+    fn on_tick(&mut self, tick: &Tick);
+    /// After each batch of ticks.
+    fn on_batch_end(&mut self) {}
+    /// The consumer was lapped (non-gating consumers only).
+    fn on_gap(&mut self, gap: Gap);
+}
+
+/// The fanout's consumer: the dispatcher, and a rate-limited log of laps.
+struct FanoutConsumer {
+    dispatcher: Dispatcher,
+    last_log: Option<Instant>,
+    laps: u64,
+    missed: u64,
+}
+
+impl RingHandler for FanoutConsumer {
+    fn on_tick(&mut self, tick: &Tick) {
+        self.dispatcher.on_tick(tick);
+    }
+
+    fn on_batch_end(&mut self) {
+        self.dispatcher.flush();
+    }
+
+    fn on_gap(&mut self, gap: Gap) {
+        self.dispatcher.on_gap(gap);
+        self.dispatcher.flush();
+        self.laps += 1;
+        self.missed += gap.missed();
+        // At most one line a second, with the totals since the last one.
+        if self
+            .last_log
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::warn!(
+                consumer = "fanout",
+                laps = self.laps,
+                missed = self.missed,
+                resumed_at = gap.to,
+                "consumer lapped by producers"
+            );
+            self.last_log = Some(Instant::now());
+            (self.laps, self.missed) = (0, 0);
+        }
+    }
+}
 
 /// A consumer running on its own thread.
 #[derive(Debug)]
@@ -36,11 +86,7 @@ pub struct ConsumerThread {
 }
 
 /// Runs `consumer` on a thread until the ring is closed and drained.
-fn spawn_consumer(
-    mut consumer: Consumer,
-    mut on_tick: impl FnMut(&Tick) + Send + 'static,
-    mut on_gap: impl FnMut(Gap) + Send + 'static,
-) -> Result<ConsumerThread> {
+fn spawn_consumer(mut consumer: Consumer, mut handler: impl RingHandler) -> Result<ConsumerThread> {
     let name = consumer.name().to_owned();
     let running = Arc::new(AtomicBool::new(false));
     let flag = running.clone();
@@ -51,8 +97,12 @@ fn spawn_consumer(
             loop {
                 match consumer.wait(None) {
                     WaitOutcome::Ready => {
-                        if let Err(gap) = consumer.poll(POLL_BATCH, &mut on_tick) {
-                            on_gap(gap);
+                        match consumer.poll(POLL_BATCH, |tick| handler.on_tick(tick)) {
+                            Ok(_) => handler.on_batch_end(),
+                            Err(gap) => {
+                                handler.on_batch_end();
+                                handler.on_gap(gap);
+                            }
                         }
                     }
                     WaitOutcome::Closed => break,
@@ -68,27 +118,6 @@ fn spawn_consumer(
         running,
         handle,
     })
-}
-
-/// Logs lapping at most once a second, with the totals since the last line.
-fn gap_logger(consumer: &'static str) -> impl FnMut(Gap) + Send + 'static {
-    let mut last_log: Option<Instant> = None;
-    let (mut laps, mut missed) = (0u64, 0u64);
-    move |gap| {
-        laps += 1;
-        missed += gap.missed();
-        if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            tracing::warn!(
-                consumer,
-                laps,
-                missed,
-                resumed_at = gap.to,
-                "consumer lapped by producers"
-            );
-            last_log = Some(Instant::now());
-            (laps, missed) = (0, 0);
-        }
-    }
 }
 
 /// Holds the data directory's lock file for the engine's lifetime.
@@ -128,18 +157,18 @@ struct Engine {
 }
 
 impl Engine {
-    fn start(config: &Config, registry: Arc<Registry>, latest: Arc<LatestTable>) -> Result<Engine> {
+    fn start(config: &Config, registry: Arc<Registry>, hub: Arc<Hub>) -> Result<Engine> {
         let (ring, _gating) = Ring::builder(config.engine.ring_capacity)
             .wait_strategy(config.engine.wait.strategy())
             .build()?;
         let mut consumers = Vec::new();
-        let fanout = ring.subscribe("fanout");
-        let table = latest.clone();
-        consumers.push(spawn_consumer(
-            fanout,
-            move |tick| table.apply(tick),
-            gap_logger("fanout"),
-        )?);
+        let fanout = FanoutConsumer {
+            dispatcher: Dispatcher::new(hub),
+            last_log: None,
+            laps: 0,
+            missed: 0,
+        };
+        consumers.push(spawn_consumer(ring.subscribe("fanout"), fanout)?);
 
         let shutdown = CancellationToken::new();
         let mut feed_list: Vec<Box<dyn Feed>> = Vec::new();
@@ -237,7 +266,8 @@ pub fn run(config: Config, source: Source) -> Result<()> {
 
     let registry = Arc::new(Registry::new());
     let latest = Arc::new(LatestTable::new());
-    let engine = Engine::start(&config, registry.clone(), latest.clone())?;
+    let hub = Arc::new(Hub::new(registry.clone(), latest, config.fanout.clone()));
+    let engine = Engine::start(&config, registry.clone(), hub.clone())?;
     let ops = OpsState::new(
         engine.ring.clone(),
         registry.clone(),
@@ -247,9 +277,9 @@ pub fn run(config: Config, source: Source) -> Result<()> {
             .iter()
             .map(|c| (c.name.clone(), c.running.clone()))
             .collect(),
-        latest.clone(),
+        hub.clone(),
     );
-    let app = ops::router(ops).merge(fanout::router(fanout::MarketState { registry, latest }));
+    let app = ops::router(ops).merge(fanout::router(hub.clone()));
     tracing::info!(%addr, config = %source, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
 
     let served = runtime.block_on(async {
@@ -263,7 +293,7 @@ pub fn run(config: Config, source: Source) -> Result<()> {
             }
         });
         tokio::select! {
-            () = shutdown_signal() => {}
+            () = shutdown_signal() => hub.close_all(fanout::hub::CLOSE_GOING_AWAY),
             ended = &mut server => {
                 // The server only ends by itself on an error: stop the engine too.
                 return match ended {

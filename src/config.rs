@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use fanout::FanoutConfig;
 use feeds::SyntheticConfig;
 use serde::Deserialize;
 
@@ -163,6 +164,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[fanout]`.
+    pub fanout: FanoutConfig,
     /// `[feeds]`.
     pub feeds: FeedsConfig,
 }
@@ -243,6 +246,9 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", e.to_string()));
+        }
+        if let Err((key, reason)) = self.fanout.validate() {
+            return Err(invalid(&key, reason));
         }
         if let Some(synthetic) = &self.feeds.synthetic {
             synthetic.validate("feeds.synthetic").map_err(|e| match e {

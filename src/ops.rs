@@ -13,7 +13,7 @@ use axum::routing::get;
 use engine::json::{error_body, write_str};
 use engine::metrics::{MetricType, PromText};
 use engine::{Registry, Ring};
-use fanout::LatestTable;
+use fanout::Hub;
 use feeds::{FeedState, FeedStats};
 
 /// What the ops routes read.
@@ -29,7 +29,7 @@ struct Inner {
     registry: Arc<Registry>,
     feeds: Vec<Arc<FeedStats>>,
     consumers: Vec<(String, Arc<AtomicBool>)>,
-    latest: Arc<LatestTable>,
+    hub: Arc<Hub>,
 }
 
 impl OpsState {
@@ -39,7 +39,7 @@ impl OpsState {
         registry: Arc<Registry>,
         feeds: Vec<Arc<FeedStats>>,
         consumers: Vec<(String, Arc<AtomicBool>)>,
-        latest: Arc<LatestTable>,
+        hub: Arc<Hub>,
     ) -> OpsState {
         OpsState {
             inner: Arc::new(Inner {
@@ -48,7 +48,7 @@ impl OpsState {
                 registry,
                 feeds,
                 consumers,
-                latest,
+                hub,
             }),
         }
     }
@@ -60,6 +60,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/v1/latency", get(latency))
         .fallback(not_found)
         .with_state(state)
 }
@@ -251,7 +252,13 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         "nexamd_latest_updates_total",
         MetricType::Counter,
         "Ticks applied to the latest-value table.",
-        inner.latest.updates.get(),
+        inner.hub.latest().updates.get(),
+    );
+    inner.hub.write_metrics(&mut text);
+    inner.hub.latency.write_prometheus(
+        &mut text,
+        "nexamd_latency_seconds",
+        "Latency per stage: fanout is ts_recv to socket write.",
     );
     let body = text.finish();
     (
@@ -260,4 +267,15 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Latency percentiles per stage, in ns.
+async fn latency(State(state): State<OpsState>) -> Response {
+    let mut body = String::from("{\"unit\":\"ns\",\"stages\":{");
+    let histogram = &state.inner.hub.latency;
+    write_str(&mut body, histogram.stage());
+    body.push(':');
+    histogram.write_json(&mut body);
+    body.push_str("}}");
+    json(StatusCode::OK, body)
 }

@@ -57,7 +57,8 @@ fn runs_the_default_config_serves_ops_endpoints_and_stops_on_sigterm() {
     let (status, body) = engine.get("/v1/snapshot?instruments=SIM:AAA,SIM:ACV");
     assert_eq!(status, 200, "{body}");
     let snapshot: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(snapshot["SIM:AAA"]["quote"]["type"], "quote");
+    assert_eq!(snapshot["SIM:AAA"]["quote"]["type"], "snapshot");
+    assert_eq!(snapshot["SIM:AAA"]["quote"]["channel"], "quotes.SIM:AAA");
     let (status, body) = engine.get("/v1/nothing-here");
     assert_eq!(status, 404);
     assert!(body.contains("\"code\":\"not_found\""));

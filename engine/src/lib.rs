@@ -12,6 +12,7 @@ pub mod clock;
 pub mod error;
 pub mod fixed;
 pub mod json;
+pub mod latency;
 pub mod metrics;
 pub mod record;
 pub mod registry;

@@ -38,6 +38,8 @@ pub enum MetricType {
     Counter,
     /// Goes up and down.
     Gauge,
+    /// Cumulative buckets with `_bucket`, `_sum` and `_count` samples.
+    Histogram,
 }
 
 /// Builds a Prometheus text exposition (format 0.0.4).
@@ -60,6 +62,7 @@ impl PromText {
         let kind = match kind {
             MetricType::Counter => "counter",
             MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
         };
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");

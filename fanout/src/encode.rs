@@ -27,13 +27,15 @@ fn write_decimal(out: &mut String, key: &str, units: i64) {
     out.push('"');
 }
 
-/// Appends the message for `tick` on `instrument`'s channel. `snapshot` marks a message sent
-/// from the latest-value table rather than live.
+/// Appends the message for `tick` on `instrument`'s channel. A `snapshot` (the latest value,
+/// sent on subscribe) has `"type":"snapshot"` and `"snapshot":true`; live messages have
+/// `"type":"trade"` or `"type":"quote"`.
 pub fn write_tick(out: &mut String, instrument: &str, tick: &Tick, snapshot: bool) {
     let payload = tick.payload();
-    let kind = match payload {
-        Payload::Trade(_) => "trade",
-        Payload::Quote(_) => "quote",
+    let kind = match (snapshot, payload) {
+        (true, _) => "snapshot",
+        (false, Payload::Trade(_)) => "trade",
+        (false, Payload::Quote(_)) => "quote",
     };
     out.push_str("{\"type\":\"");
     out.push_str(kind);
@@ -114,7 +116,7 @@ mod tests {
         write_tick(&mut out, "SIM:A\"B", &tick, true);
         assert_eq!(
             out,
-            r#"{"type":"quote","channel":"quotes.SIM:A\"B","seq":0,"ts_event":1,"ts_recv":2,"bid":"-0.5","bid_size":"10","ask":"0.000000001","ask_size":"3.25","snapshot":true}"#
+            r#"{"type":"snapshot","channel":"quotes.SIM:A\"B","seq":0,"ts_event":1,"ts_recv":2,"bid":"-0.5","bid_size":"10","ask":"0.000000001","ask_size":"3.25","snapshot":true}"#
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Market data HTTP routes: `GET /v1/instruments` and `GET /v1/snapshot`.
+//! Market data routes: `GET /v1/instruments`, `GET /v1/snapshot` and the WebSocket,
+//! `GET /v1/ws`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -9,31 +10,23 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use engine::TickKind;
 use engine::fixed::write_scaled;
 use engine::json::{error_body, write_str};
-use engine::{Registry, TickKind};
 
 use crate::encode::write_tick;
-use crate::latest::LatestTable;
+use crate::hub::Hub;
 
 /// Most instruments one snapshot request may name.
 pub const MAX_SNAPSHOT_INSTRUMENTS: usize = 1000;
 
-/// What the routes read.
-#[derive(Debug, Clone)]
-pub struct MarketState {
-    /// Instrument names and ids.
-    pub registry: Arc<Registry>,
-    /// Latest values.
-    pub latest: Arc<LatestTable>,
-}
-
 /// The fanout's routes, to be merged into the engine's router.
-pub fn router(state: MarketState) -> Router {
+pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/v1/instruments", get(instruments))
         .route("/v1/snapshot", get(snapshot))
-        .with_state(state)
+        .route("/v1/ws", get(crate::ws::upgrade))
+        .with_state(hub)
 }
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -45,9 +38,9 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// Every instrument with its venue, symbol, last trade price and last update (ns).
-async fn instruments(State(state): State<MarketState>) -> Response {
+async fn instruments(State(hub): State<Arc<Hub>>) -> Response {
     let mut out = String::from("[");
-    for (i, instrument) in state.registry.all().iter().enumerate() {
+    for (i, instrument) in hub.registry().all().iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -57,8 +50,8 @@ async fn instruments(State(state): State<MarketState>) -> Response {
         write_str(&mut out, instrument.venue());
         out.push_str(",\"symbol\":");
         write_str(&mut out, instrument.symbol());
-        let trade = state.latest.trade(instrument.id);
-        let quote = state.latest.quote(instrument.id);
+        let trade = hub.latest().trade(instrument.id);
+        let quote = hub.latest().quote(instrument.id);
         out.push_str(",\"last\":");
         match trade.and_then(|t| t.as_trade()) {
             Some(t) => {
@@ -83,7 +76,7 @@ async fn instruments(State(state): State<MarketState>) -> Response {
 
 /// `?instruments=A,B`: each one's latest trade and quote (null where none yet).
 async fn snapshot(
-    State(state): State<MarketState>,
+    State(hub): State<Arc<Hub>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(list) = query.get("instruments").filter(|l| !l.trim().is_empty()) else {
@@ -103,7 +96,7 @@ async fn snapshot(
     }
     let mut out = String::from("{");
     for (i, name) in names.iter().enumerate() {
-        let Some(id) = state.registry.id(name) else {
+        let Some(id) = hub.registry().id(name) else {
             return error(
                 StatusCode::NOT_FOUND,
                 "unknown_instrument",
@@ -118,8 +111,8 @@ async fn snapshot(
         out.push('{');
         for (j, kind) in [TickKind::Trade, TickKind::Quote].into_iter().enumerate() {
             let (key, latest) = match kind {
-                TickKind::Trade => ("trade", state.latest.trade(id)),
-                TickKind::Quote => ("quote", state.latest.quote(id)),
+                TickKind::Trade => ("trade", hub.latest().trade(id)),
+                TickKind::Quote => ("quote", hub.latest().quote(id)),
             };
             if j > 0 {
                 out.push(',');
@@ -139,12 +132,13 @@ async fn snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::latest::LatestTable;
     use axum::body::Body;
     use axum::http::Request;
-    use engine::{Price, Qty, Side, Tick, Trade};
+    use engine::{Price, Qty, Registry, Side, Tick, Trade};
     use tower::ServiceExt;
 
-    async fn get_json(state: &MarketState, uri: &str) -> (StatusCode, serde_json::Value) {
+    async fn get_json(state: &Arc<Hub>, uri: &str) -> (StatusCode, serde_json::Value) {
         let response = router(state.clone())
             .oneshot(Request::get(uri).body(Body::empty()).unwrap())
             .await
@@ -156,7 +150,7 @@ mod tests {
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 
-    fn state() -> MarketState {
+    fn state() -> Arc<Hub> {
         let registry = Arc::new(Registry::new());
         let latest = Arc::new(LatestTable::new());
         let a = registry.intern("SIM:AAA").unwrap();
@@ -174,7 +168,7 @@ mod tests {
         );
         tick.seq = 7;
         latest.apply(&tick);
-        MarketState { registry, latest }
+        Arc::new(Hub::new(registry, latest, crate::FanoutConfig::default()))
     }
 
     #[tokio::test]
@@ -197,6 +191,7 @@ mod tests {
         assert_eq!(body["SIM:AAA"]["trade"]["price"], "101.25");
         assert_eq!(body["SIM:AAA"]["trade"]["seq"], 7);
         assert_eq!(body["SIM:AAA"]["trade"]["snapshot"], true);
+        assert_eq!(body["SIM:AAA"]["trade"]["type"], "snapshot");
         assert_eq!(body["SIM:AAA"]["quote"], serde_json::Value::Null);
         assert_eq!(
             body["SIM:AAB"],

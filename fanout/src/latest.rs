@@ -1,19 +1,15 @@
 //! The latest trade and quote of every instrument, kept by the fanout's ring consumer and
 //! read lock-free by HTTP handlers (and, later, by subscribe snapshots).
 //!
-//! Storage is chunked by instrument id: a chunk of [`CHUNK`] entries is allocated the first
-//! time one of its instruments ticks, so the table grows with the registry and the per-tick
+//! Entries live in a [`ByInstrument`] table, so it grows with the registry and the per-tick
 //! path only ever stores into an existing [`TickCell`].
-
-use std::sync::OnceLock;
 
 use engine::metrics::Counter;
 use engine::{InstrumentId, Tick, TickCell, TickKind};
 
-/// Instruments per chunk.
-pub const CHUNK: usize = 256;
-/// Highest instrument id the table holds, plus one.
-pub const MAX_INSTRUMENTS: usize = 1 << 20;
+use crate::by_instrument::ByInstrument;
+#[cfg(test)]
+use crate::by_instrument::MAX_INSTRUMENTS;
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -22,25 +18,13 @@ struct Entry {
 }
 
 /// Latest trade and quote per instrument. One writer (the consumer), many readers.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LatestTable {
-    chunks: Box<[OnceLock<Box<[Entry]>>]>,
+    entries: ByInstrument<Entry>,
     /// Ticks applied.
     pub updates: Counter,
-    /// Ticks for an id past [`MAX_INSTRUMENTS`], dropped.
+    /// Ticks for an id past the table's end, dropped.
     pub overflow: Counter,
-}
-
-impl Default for LatestTable {
-    fn default() -> Self {
-        LatestTable {
-            chunks: (0..MAX_INSTRUMENTS / CHUNK)
-                .map(|_| OnceLock::new())
-                .collect(),
-            updates: Counter::default(),
-            overflow: Counter::default(),
-        }
-    }
 }
 
 impl LatestTable {
@@ -52,13 +36,10 @@ impl LatestTable {
     /// Records `tick` as its instrument's latest trade or quote. Call from one thread only.
     #[inline]
     pub fn apply(&self, tick: &Tick) {
-        let index = tick.instrument.0 as usize;
-        let Some(chunk) = self.chunks.get(index / CHUNK) else {
+        let Some(entry) = self.entries.get_or_init(tick.instrument) else {
             self.overflow.add_single_writer(1);
             return;
         };
-        let entries = chunk.get_or_init(|| (0..CHUNK).map(|_| Entry::default()).collect());
-        let entry = &entries[index % CHUNK];
         match tick.kind() {
             TickKind::Trade => entry.trade.store(tick),
             TickKind::Quote => entry.quote.store(tick),
@@ -66,20 +47,14 @@ impl LatestTable {
         self.updates.add_single_writer(1);
     }
 
-    fn entry(&self, id: InstrumentId) -> Option<&Entry> {
-        let index = id.0 as usize;
-        let chunk = self.chunks.get(index / CHUNK)?.get()?;
-        Some(&chunk[index % CHUNK])
-    }
-
     /// The instrument's latest trade.
     pub fn trade(&self, id: InstrumentId) -> Option<Tick> {
-        self.entry(id)?.trade.load()
+        self.entries.get(id)?.trade.load()
     }
 
     /// The instrument's latest quote.
     pub fn quote(&self, id: InstrumentId) -> Option<Tick> {
-        self.entry(id)?.quote.load()
+        self.entries.get(id)?.quote.load()
     }
 }
 

@@ -5,9 +5,18 @@
 //! that table without locks. Messages are written as JSON once, straight from the tick
 //! ([`encode`]).
 
+pub mod by_instrument;
+pub mod channel;
+pub mod config;
 pub mod encode;
 pub mod http;
+pub mod hub;
 pub mod latest;
+pub mod protocol;
+pub mod queue;
+pub mod ws;
 
-pub use http::{MarketState, router};
+pub use config::FanoutConfig;
+pub use http::router;
+pub use hub::{Dispatcher, Hub};
 pub use latest::LatestTable;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -81,6 +83,16 @@ pub fn start(cwd: &Path, args: &[&str]) -> Engine {
         }
     };
     Engine { child, addr, log }
+}
+
+/// Starts the binary in `dir` with `config` (TOML) written to `dir/nexamd.toml`.
+pub fn start_with_config(dir: &Path, config: &str) -> Engine {
+    let path = dir.join("nexamd.toml");
+    std::fs::write(&path, config).unwrap();
+    start(
+        dir,
+        &["--config", path.to_str().unwrap(), "--data-dir", "data"],
+    )
 }
 
 impl Engine {
