@@ -22,6 +22,8 @@ use crate::ops::{self, OpsState};
 
 /// Ticks a consumer takes from the ring per poll.
 const POLL_BATCH: usize = 4096;
+/// Longest WebSocket connections get to close on shutdown.
+const WS_CLOSE_WAIT: Duration = Duration::from_secs(3);
 /// Longest the HTTP server may take to finish open requests on shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
@@ -179,7 +181,9 @@ impl Engine {
             tracing::warn!("no feed is enabled: the engine will publish nothing");
         }
         let mut feeds = Vec::new();
-        for feed in feed_list {
+        for mut feed in feed_list {
+            feed.register(&registry)
+                .with_context(|| format!("feed {} cannot register its instruments", feed.name()))?;
             let stats = Arc::new(FeedStats::new(feed.name()));
             let ctx = FeedContext {
                 producer: ring.producer(),
@@ -301,6 +305,12 @@ pub fn run(config: Config, source: Source) -> Result<()> {
                     Err(join) => Err(anyhow::anyhow!("HTTP server task failed: {join}")),
                 };
             }
+        }
+        // WebSocket sessions outlive the HTTP server's graceful shutdown: give them time to
+        // send their 1001 close and finish the handshake before the runtime goes.
+        let deadline = tokio::time::Instant::now() + WS_CLOSE_WAIT;
+        while hub.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         stop.cancel();
         match tokio::time::timeout(HTTP_DRAIN, server).await {

@@ -26,6 +26,10 @@ pub trait Feed: Send + 'static {
     /// The feed's name, as in config, metrics labels and logs (`synthetic`, `binance`, ...).
     fn name(&self) -> &str;
 
+    /// Interns the instruments the feed will publish, before it runs, so they are listed
+    /// (`/v1/instruments`) and subscribable from the moment the engine serves.
+    fn register(&mut self, registry: &Registry) -> Result<()>;
+
     /// Publishes ticks through `ctx.producer` until `ctx.shutdown` is cancelled or the source
     /// ends. A feed sets its state in `ctx.stats` as it goes.
     fn run(self: Box<Self>, ctx: FeedContext) -> FeedFuture;

@@ -20,7 +20,7 @@ mod generator;
 
 use std::time::{Duration, Instant};
 
-use engine::{InstrumentId, Tick, clock};
+use engine::{InstrumentId, Registry, Tick, clock};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -155,12 +155,16 @@ fn generated_name(i: u32) -> String {
 #[derive(Debug, Clone)]
 pub struct SyntheticFeed {
     config: SyntheticConfig,
+    ids: Vec<InstrumentId>,
 }
 
 impl SyntheticFeed {
     /// A feed from validated config.
     pub fn new(config: SyntheticConfig) -> SyntheticFeed {
-        SyntheticFeed { config }
+        SyntheticFeed {
+            config,
+            ids: Vec::new(),
+        }
     }
 }
 
@@ -169,17 +173,27 @@ impl Feed for SyntheticFeed {
         "synthetic"
     }
 
-    fn run(self: Box<Self>, ctx: FeedContext) -> FeedFuture {
-        Box::pin(run(self.config, ctx))
+    fn register(&mut self, registry: &Registry) -> Result<()> {
+        self.ids = self
+            .config
+            .instrument_names()
+            .iter()
+            .map(|name| registry.intern(name))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    fn run(mut self: Box<Self>, ctx: FeedContext) -> FeedFuture {
+        Box::pin(async move {
+            if self.ids.is_empty() {
+                self.register(&ctx.registry)?;
+            }
+            run(self.config, self.ids, ctx).await
+        })
     }
 }
 
-async fn run(config: SyntheticConfig, mut ctx: FeedContext) -> Result<()> {
-    let ids = config
-        .instrument_names()
-        .iter()
-        .map(|name| ctx.registry.intern(name))
-        .collect::<Result<Vec<InstrumentId>, _>>()?;
+async fn run(config: SyntheticConfig, ids: Vec<InstrumentId>, mut ctx: FeedContext) -> Result<()> {
     let mut generator = Generator::new(&ids, config.params());
     let mut batch: Vec<Tick> = Vec::with_capacity(BATCH);
     let rate = u128::from(config.rate);

@@ -62,13 +62,15 @@ pub fn start(cwd: &Path, args: &[&str]) -> Engine {
         let log = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Logged before the address is announced, so a test that has the address
+                // also sees the listening line.
+                log.lock().unwrap().push(line.clone());
                 if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
                     && event["message"] == "listening"
                 {
                     let addr: SocketAddr = event["addr"].as_str().unwrap().parse().unwrap();
                     let _ = addr_tx.send(addr);
                 }
-                log.lock().unwrap().push(line);
             }
         });
     }
