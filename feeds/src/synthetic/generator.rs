@@ -258,19 +258,19 @@ mod tests {
 
     #[test]
     fn prices_follow_a_random_walk_not_a_drift() {
-        // Over a simulated day per instrument, log returns have about the configured volatility.
+        // Over simulated time, log returns stay within what the configured volatility allows.
         let n = 20;
         let rate = 10_000u64;
         let mut generator = Generator::new(&ids(n), params(3));
         let start: Vec<f64> = generator.instruments.iter().map(|s| s.mid).collect();
         let steps_per_day = (6.5 * 3600.0 * rate as f64) as usize;
-        for i in 0..steps_per_day / 10 {
+        for i in 0..steps_per_day / 100 {
             generator.next_tick(i as i64);
         }
-        // A tenth of a trading day: expected sd of the log return is sigma * sqrt(1/2520).
+        // A hundredth of a trading day: expected sd of the log return is sigma * sqrt(1/25200).
         for (sim, p0) in generator.instruments.iter().zip(start) {
             let r = (sim.mid / p0).ln();
-            let sd = sim.sigma * (1.0 / 2520.0f64).sqrt();
+            let sd = sim.sigma * (1.0 / 25200.0f64).sqrt();
             assert!(r.abs() < 6.0 * sd, "return {r} vs sd {sd}");
         }
     }
