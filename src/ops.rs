@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use engine::json::{error_body, write_str};
+use engine::json::{error_body, write_str, write_str_array};
 use engine::metrics::{MetricType, PromText};
 use engine::{Registry, Ring};
 use fanout::Hub;
@@ -105,14 +105,9 @@ async fn ready(State(state): State<OpsState>) -> Response {
     }
     let mut body = String::from("{\"ready\":");
     body.push_str(if waiting.is_empty() { "true" } else { "false" });
-    body.push_str(",\"waiting_for\":[");
-    for (i, reason) in waiting.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        write_str(&mut body, reason);
-    }
-    body.push_str("]}");
+    body.push_str(",\"waiting_for\":");
+    write_str_array(&mut body, waiting.iter().map(String::as_str));
+    body.push('}');
     let status = match waiting.is_empty() {
         true => StatusCode::OK,
         false => StatusCode::SERVICE_UNAVAILABLE,

@@ -95,40 +95,38 @@ fn sigint_stops_cleanly_too() {
     );
 }
 
-#[test]
-fn an_unknown_config_key_fails_and_names_key_and_file() {
+/// Runs the binary on a config file holding `text`; returns the file's path and stderr.
+fn run_with_bad_config(text: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "[feeds.synthetic]\nrate = 100\nburst_size = 4\n").unwrap();
-    let out = binary()
-        .args(["--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("unknown key `feeds.synthetic.burst_size`"),
-        "{stderr}"
-    );
-    assert!(stderr.contains(config.to_str().unwrap()), "{stderr}");
+    std::fs::write(&config, text).unwrap();
+    let path = config.to_str().unwrap().to_owned();
+    let out = binary().args(["--config", &path]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    (path, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
-fn an_invalid_config_value_fails_and_names_key_and_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "[engine]\nring_capacity = 1000\n").unwrap();
-    let out = binary()
-        .args(["--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("invalid value for `engine.ring_capacity`"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("bad.toml"), "{stderr}");
+fn a_bad_config_fails_and_names_the_key_and_the_file() {
+    for (text, expected) in [
+        (
+            "[feeds.synthetic]\nrate = 100\nburst_size = 4\n",
+            "unknown key `feeds.synthetic.burst_size`",
+        ),
+        ("bogus = 1\n", "unknown key `bogus`"),
+        (
+            "[engine]\nring_capacity = 1000\n",
+            "invalid value for `engine.ring_capacity`",
+        ),
+        (
+            "[fanout]\nmax_channels = 0\n",
+            "invalid value for `fanout.max_channels`",
+        ),
+    ] {
+        let (path, stderr) = run_with_bad_config(text);
+        assert!(stderr.contains(expected), "{text}: {stderr}");
+        assert!(stderr.contains(&path), "{text}: {stderr}");
+    }
 }
 
 #[test]

@@ -27,6 +27,18 @@ pub fn write_escaped(out: &mut String, text: &str) {
     }
 }
 
+/// Appends `items` as a JSON array of strings.
+pub fn write_str_array<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, item);
+    }
+    out.push(']');
+}
+
 /// The body of every HTTP error: `{"error":{"code":"...","message":"..."}}`.
 pub fn error_body(code: &str, message: &str) -> String {
     let mut out = String::with_capacity(48 + code.len() + message.len());
@@ -47,6 +59,9 @@ mod tests {
         let mut out = String::new();
         write_str(&mut out, "a\"b\\c\nd\u{1}é");
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        let mut out = String::new();
+        write_str_array(&mut out, ["x", "y\""]);
+        assert_eq!(out, r#"["x","y\""]"#);
         assert_eq!(
             error_body("bad_request", "no \"x\""),
             r#"{"error":{"code":"bad_request","message":"no \"x\""}}"#

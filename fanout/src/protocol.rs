@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use engine::json::write_str;
+use engine::json::{write_str, write_str_array};
 use serde::Deserialize;
 
 /// Longest accepted string `req_id`.
@@ -145,14 +145,8 @@ pub fn channels_message<'a>(
     channels: impl IntoIterator<Item = &'a str>,
     req_id: Option<&ReqId>,
 ) -> String {
-    let mut out = format!("{{\"type\":\"{kind}\",\"channels\":[");
-    for (i, channel) in channels.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(&mut out, channel);
-    }
-    out.push(']');
+    let mut out = format!("{{\"type\":\"{kind}\",\"channels\":");
+    write_str_array(&mut out, channels);
     write_req_id(&mut out, req_id);
     out.push('}');
     out
@@ -201,16 +195,10 @@ pub fn gap_message<'a>(
     missed: u64,
     channels: impl IntoIterator<Item = &'a str>,
 ) -> String {
-    let mut out = format!(
-        "{{\"type\":\"gap\",\"from\":{from},\"to\":{to},\"missed\":{missed},\"channels\":["
-    );
-    for (i, channel) in channels.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_str(&mut out, channel);
-    }
-    out.push_str("]}");
+    let mut out =
+        format!("{{\"type\":\"gap\",\"from\":{from},\"to\":{to},\"missed\":{missed},\"channels\":");
+    write_str_array(&mut out, channels);
+    out.push('}');
     out
 }
 
