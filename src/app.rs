@@ -226,30 +226,30 @@ impl Engine {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
-        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+/// SIGINT and SIGTERM handlers, registered before the engine announces it is listening so a
+/// signal sent right after start-up is never lost to the default action.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Registers both handlers; needs to run inside the runtime.
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
+    }
+
+    /// Waits for either signal.
+    async fn recv(&mut self) {
+        let name = tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "shutting down");
     }
 }
 
@@ -267,6 +267,10 @@ pub fn run(config: Config, source: Source) -> Result<()> {
         .block_on(tokio::net::TcpListener::bind(config.server.listen))
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    let mut signals = {
+        let _runtime = runtime.enter();
+        Signals::install()?
+    };
 
     let registry = Arc::new(Registry::new());
     let latest = Arc::new(LatestTable::new());
@@ -297,7 +301,7 @@ pub fn run(config: Config, source: Source) -> Result<()> {
             }
         });
         tokio::select! {
-            () = shutdown_signal() => hub.close_all(fanout::hub::CLOSE_GOING_AWAY),
+            () = signals.recv() => hub.close_all(fanout::hub::CLOSE_GOING_AWAY),
             ended = &mut server => {
                 // The server only ends by itself on an error: stop the engine too.
                 return match ended {

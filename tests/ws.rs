@@ -385,7 +385,13 @@ fn shutdown_closes_websockets_with_1001_and_exits_0() {
             .await;
         client.next_json(SECS(5)).await;
         engine.signal("TERM");
-        assert_eq!(client.ended(SECS(10)).await, Ended::Close(1001));
+        let ended = client.ended(SECS(10)).await;
+        assert_eq!(
+            ended,
+            Ended::Close(1001),
+            "log: {:#?}",
+            engine.log.lock().unwrap()
+        );
     });
     assert_eq!(engine.wait_exit(SECS(10)).code(), Some(0));
 }

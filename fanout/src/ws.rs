@@ -227,7 +227,9 @@ impl Session {
     }
 
     /// Writes everything queued as one batch: each frame fed to the sink, one flush at the
-    /// end. Gives up on the stall timeout or a close request from the hub.
+    /// end. Gives up when the socket accepts nothing for the stall timeout (the timer restarts
+    /// whenever a frame or the flush goes through, so a slow but moving client is not cut
+    /// off), or when the hub asks for a close.
     async fn write_queued(&mut self, socket: &mut WebSocket) -> Result<(), End> {
         self.conn.drain_into(&mut self.batch);
         if self.batch.is_empty() {
@@ -235,24 +237,52 @@ impl Session {
         }
         let bytes: usize = self.batch.iter().map(|m| m.text.len()).sum();
         let count = self.batch.len();
+        let stall = self.hub.config.stall_timeout();
+        let batch = &mut self.batch;
+        let batch_ts = &mut self.batch_ts;
         let write = async {
-            for message in self.batch.drain(..) {
+            let deadline = tokio::time::sleep(stall);
+            tokio::pin!(deadline);
+            let mut progress_at = tokio::time::Instant::now();
+            let mut frames = batch.drain(..).map(|message| {
                 if message.ts_recv != 0 {
-                    self.batch_ts.push(message.ts_recv);
+                    batch_ts.push(message.ts_recv);
                 }
-                socket.feed(Message::Text(message.text)).await?;
+                Message::Text(message.text)
+            });
+            loop {
+                let frame = frames.next();
+                let done = frame.is_none();
+                let step = async {
+                    match frame {
+                        Some(frame) => socket.feed(frame).await,
+                        None => socket.flush().await,
+                    }
+                };
+                tokio::select! {
+                    result = step => result.map_err(|_| End::Gone)?,
+                    () = &mut deadline => return Err(None),
+                }
+                if done {
+                    return Ok(());
+                }
+                // Progress: push the deadline out, at most every tenth of the timeout.
+                let now = tokio::time::Instant::now();
+                if now.duration_since(progress_at) >= stall / 10 {
+                    progress_at = now;
+                    deadline.as_mut().reset(now + stall);
+                }
             }
-            socket.flush().await
         };
         let outcome = tokio::select! {
-            result = tokio::time::timeout(self.hub.config.stall_timeout(), write) => result,
+            result = write => result,
             () = self.conn.kill.notified() => {
                 let code = self.conn.close_requested().unwrap_or(CLOSE_SLOW);
                 return Err(End::Close(code, close_reason(code)));
             }
         };
         match outcome {
-            Ok(Ok(())) => {
+            Ok(()) => {
                 let now = clock::now_ns();
                 self.latencies
                     .extend(self.batch_ts.drain(..).map(|ts| now - ts));
@@ -265,8 +295,8 @@ impl Session {
                 }
                 Ok(())
             }
-            Ok(Err(_)) => Err(End::Gone),
-            Err(_) => Err(self.stalled()),
+            Err(Some(end)) => Err(end),
+            Err(None) => Err(self.stalled()),
         }
     }
 

@@ -101,7 +101,14 @@ impl Client {
                         .map_or(Ended::Dropped, |f: CloseFrame| Ended::Close(f.code.into()));
                 }
                 Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(_)) | None) => return Ended::Dropped,
+                Ok(Some(Err(error))) => {
+                    eprintln!("connection dropped: {error}");
+                    return Ended::Dropped;
+                }
+                Ok(None) => {
+                    eprintln!("connection dropped: end of stream");
+                    return Ended::Dropped;
+                }
             }
         }
     }
