@@ -1,12 +1,16 @@
-//! One producer -> three consumers (each on its own thread), nexamd ring against baselines, all
-//! in one criterion group so one run compares them.
+//! Criterion benches of the nexamd ring against baselines.
 //!
-//! Each iteration publishes `NEXAMD_BENCH_TICKS` ticks (default 1,000,000); the throughput is
-//! counted as ticks delivered to all three consumers, `3 x ticks`, per iteration. Every run is
-//! checked (order, count and checksum per consumer) and the bench panics on a mismatch. A
-//! consumer allowed to be lapped (the ring's non-gating one, tokio broadcast receivers) accounts
-//! for what it missed; those figures are printed after each variant and written to
+//! Group `fanout_1p3c`: one producer -> three consumers (each on its own thread), nexamd ring
+//! variants and the baselines in one group, so one run compares them. Each iteration publishes
+//! `NEXAMD_BENCH_TICKS` ticks (default 1,000,000); throughput is counted as ticks delivered to
+//! all three consumers, `3 x ticks` per iteration. Every run is checked (order, count and
+//! checksum per consumer) and the bench panics on a mismatch. A consumer allowed to be lapped
+//! (the ring's non-gating one, tokio broadcast receivers) accounts for what it missed; those
+//! figures are printed after each variant and written to
 //! `<criterion dir>/fanout_1p3c/<variant>/nexamd-losses-<baseline>.csv` for `bench-summary`.
+//!
+//! Group `single_thread`: what a publish and a poll cost on one thread, without cross-core
+//! traffic or scheduling.
 //!
 //! `cargo bench -p benches --bench ring [-- --save-baseline NAME] [-- FILTER]`
 
@@ -67,8 +71,8 @@ fn fanout(c: &mut Criterion) {
         .throughput(Throughput::Elements(CONSUMERS as u64 * ticks))
         .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
-        .warm_up_time(Duration::from_secs(2))
-        .measurement_time(Duration::from_secs(6));
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
 
     for variant in VARIANTS {
         let mut losses = Losses::default();

@@ -1,7 +1,7 @@
 //! Publish -> consume latency at a paced rate, one producer and three consumers.
 //!
-//! The producer follows a fixed schedule (tick `i` is due at `t0 + i / rate`), busy-waiting with
-//! a spin hint until each tick is due (no sleep per tick), then stamps the tick's `ts_recv` with
+//! The producer follows a fixed schedule (tick `i` is due at `t0 + i / rate`), busy-waiting (with
+//! a spin hint or `yield_now`, see [`Pace`]) until each tick is due (no sleep per tick), then stamps the tick's `ts_recv` with
 //! a monotonic clock reading (ns since a shared [`Instant`]) and publishes it. Each consumer
 //! records `now - ts_recv` into its own histogram. The stamp is the moment of the publish call,
 //! so a producer that falls behind its schedule does not inflate the figures; how late it was is
@@ -29,6 +29,18 @@ pub struct LatencyConfig {
     pub warmup: u64,
     /// Ring slots / channel capacity.
     pub capacity: usize,
+    /// How the producer waits for each tick's due time.
+    pub pace: Pace,
+}
+
+/// How the paced producer waits for the next tick's due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Busy-wait with a spin hint: the producer keeps its core, so on a small machine a consumer
+    /// that shares that core waits for the scheduler to preempt the producer.
+    Spin,
+    /// Busy-wait calling `yield_now`: a consumer that shares the producer's core gets to run.
+    Yield,
 }
 
 /// What one latency run measured.
@@ -54,6 +66,19 @@ impl LatencyReport {
             all.add(h).expect("histograms with the same bounds");
         }
         all
+    }
+
+    /// Adds another run of the same variant (histograms, counts and time).
+    pub fn absorb(&mut self, other: LatencyReport) {
+        for (mine, theirs) in self.consumers.iter_mut().zip(&other.consumers) {
+            mine.add(theirs).expect("histograms with the same bounds");
+        }
+        self.lateness
+            .add(&other.lateness)
+            .expect("histograms with the same bounds");
+        self.elapsed += other.elapsed;
+        self.produced += other.produced;
+        self.missed += other.missed;
     }
 }
 
@@ -91,7 +116,10 @@ fn paced_produce(
         let due = t0 + (i as f64 * interval) as i64;
         let mut now = mono_ns(epoch);
         while now < due {
-            spin_loop();
+            match cfg.pace {
+                Pace::Spin => spin_loop(),
+                Pace::Yield => thread::yield_now(),
+            }
             now = mono_ns(epoch);
         }
         lateness.saturating_record((now - due).max(1) as u64);

@@ -111,16 +111,17 @@ fn drain_ring(consumer: &mut Consumer, poll_max: usize) -> Tally {
     tally
 }
 
-/// nexamd ring: two gating consumers and one non-gating consumer.
+/// nexamd ring: `cfg.gating` gating consumers, the rest of the three non-gating.
 pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
-    let (ring, gating) = Ring::builder(cfg.capacity)
-        .gating("gating-a")
-        .gating("gating-b")
+    let gating = cfg.gating.min(CONSUMERS);
+    let builder = (0..gating).fold(Ring::builder(cfg.capacity), |b, i| {
+        b.gating(&format!("gating-{i}"))
+    });
+    let (ring, mut consumers) = builder
         .wait_strategy(cfg.wait)
         .build()
         .expect("valid ring capacity");
-    let mut consumers = gating;
-    consumers.push(ring.subscribe("non-gating"));
+    consumers.extend((gating..CONSUMERS).map(|i| ring.subscribe(&format!("non-gating-{i}"))));
     let mut producer = ring.producer();
     let start_line = Barrier::new(CONSUMERS + 1);
     let batch = cfg.batch.max(1);
