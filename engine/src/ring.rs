@@ -28,6 +28,24 @@
 //! Per tick a producer does one `fetch_add`, one load of its slot, eight stores and one relaxed
 //! load to see if a consumer sleeps; it reads the gating cursors only when its cached minimum
 //! says the ring may be full. Consumers publish their cursor once per batch.
+//!
+//! **Verification.** `engine/tests/ring_model.rs` is a model-based property test (proptest) on
+//! OS threads: random plans of 1-3 producers publishing singly and in batches, capacities 2 to
+//! 64, and 0-2 gating and 0-2 non-gating consumers. It checks that every gating consumer reads
+//! every seq once, in order, that non-gating consumers read rising seqs and report gaps that
+//! account for every seq they skip, and that no consumer ever reads a torn tick (each test tick
+//! derives all its words from its producer and number). `engine/tests/ring_loom.rs` checks the
+//! same on two-slot rings with loom, across thread interleavings and the values C11 lets each
+//! load return, up to a preemption bound per model, and adds a producer blocked on a full ring,
+//! released by a gating consumer reading or being dropped, and draining on close. loom does not
+//! model load buffering, so the pairing of a consumer's `Release` cursor with the producer's
+//! `Acquire` read of it is argued, not checked.
+//!
+//! ```text
+//! cargo test -p engine --test ring_model              # PROPTEST_CASES=5000 for a longer run
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p engine --release --test ring_loom  # LOOM_MAX_PREEMPTIONS=N to widen
+//! ```
 
 mod consumer;
 mod producer;

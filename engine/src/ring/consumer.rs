@@ -39,7 +39,8 @@ pub enum WaitOutcome {
 enum SlotState {
     Ready(Tick),
     Pending,
-    Lapped,
+    /// The slot holds (or is being written with) this later sequence.
+    Lapped(u64),
 }
 
 /// Reads the ring from its own cursor. Gating consumers come from
@@ -100,8 +101,8 @@ impl Consumer {
                     self.next += 1;
                 }
                 SlotState::Pending => break,
-                SlotState::Lapped => {
-                    result = Err(self.skip_lap());
+                SlotState::Lapped(by) => {
+                    result = Err(self.skip_lap(by));
                     break;
                 }
             }
@@ -148,7 +149,7 @@ impl Consumer {
         if stamp != seq {
             // WRITING for `seq`, or an older lap: not yet. A newer lap: we were lapped.
             return if stamp & !WRITING > seq {
-                SlotState::Lapped
+                SlotState::Lapped(stamp & !WRITING)
             } else {
                 SlotState::Pending
             };
@@ -161,16 +162,22 @@ impl Consumer {
         // Acquire fence: if any word above came from a later writer, the stamp re-read below
         // sees that writer's WRITING mark or later, never `seq`.
         fence(Ordering::Acquire);
-        if slot.words[0].load(Ordering::Relaxed) != seq {
-            return SlotState::Lapped;
+        let stamp = slot.words[0].load(Ordering::Relaxed);
+        if stamp != seq {
+            return SlotState::Lapped(stamp & !WRITING);
         }
         SlotState::Ready(Tick::from_words(&words))
     }
 
-    /// Jumps past a lap to the newest claimed sequence and records the gap.
+    /// Jumps past a lap to the newest claimed sequence and records the gap. `by` is the later
+    /// lap found in the slot.
     #[cold]
-    fn skip_lap(&mut self) -> Gap {
-        let resume = self.shared.head.load(Ordering::Acquire).max(self.next);
+    fn skip_lap(&mut self, by: u64) -> Gap {
+        // `by` is claimed, but `head` need not show it yet: the claim is Relaxed, and we may
+        // have seen `by` in its WRITING mark (a Relaxed store) or in the Relaxed re-read, and
+        // neither orders that claim before our load. Resuming no earlier than `by` (> `next`)
+        // keeps the gap from being empty.
+        let resume = self.shared.head.load(Ordering::Acquire).max(by);
         let gap = Gap {
             from: self.next,
             to: resume,
