@@ -139,7 +139,7 @@ fn single_thread(c: &mut Criterion) {
 
     // No gating consumer: publish never waits, so this is the producer's own cost.
     let (ring, _) = Ring::builder(65_536).build().expect("ring");
-    let mut producer = ring.producer();
+    let mut producer = ring.producer().unwrap();
     group.bench_function("ring_publish", |b| {
         b.iter(|| {
             for t in &ticks {
@@ -158,7 +158,7 @@ fn single_thread(c: &mut Criterion) {
 
     // One gating consumer on the same thread: publish a batch, then poll it back.
     let (ring, mut consumers) = Ring::builder(65_536).gating("a").build().expect("ring");
-    let mut producer = ring.producer();
+    let mut producer = ring.producer().unwrap();
     let mut consumer = consumers.pop().expect("one gating consumer");
     group.bench_function("ring_publish_then_poll", |b| {
         b.iter(|| {

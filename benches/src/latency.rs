@@ -162,7 +162,7 @@ pub fn ring(cfg: LatencyConfig, wait: WaitStrategy) -> LatencyReport {
         .build()
         .expect("valid ring capacity");
     consumers.push(ring.subscribe("non-gating"));
-    let mut producer = ring.producer();
+    let mut producer = ring.producer().unwrap();
     let epoch = Instant::now();
     let start_line = Barrier::new(CONSUMERS + 1);
     let mut lateness = new_histogram();

@@ -122,7 +122,7 @@ pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
         .build()
         .expect("valid ring capacity");
     consumers.extend((gating..CONSUMERS).map(|i| ring.subscribe(&format!("non-gating-{i}"))));
-    let mut producer = ring.producer();
+    let mut producer = ring.producer().unwrap();
     let start_line = Barrier::new(CONSUMERS + 1);
     let batch = cfg.batch.max(1);
 

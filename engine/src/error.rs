@@ -45,6 +45,9 @@ pub enum Error {
     /// The registry holds `u32::MAX` instruments already.
     #[error("instrument registry is full")]
     RegistryFull,
+    /// A single-producer ring has handed out its producer already.
+    #[error("this ring allows a single producer, and it is taken")]
+    ProducerTaken,
     /// A ring capacity that is not a power of two of at least 2.
     #[error("ring capacity {0} must be a power of two of at least 2")]
     InvalidCapacity(usize),

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! - **Sequences.** Every published tick gets one global sequence number, from 1 upwards, taken
-//!   with a single `fetch_add` on the claim counter (`head`).
+//!   with a single `fetch_add` on the claim counter (`head`); a ring built for a single producer
+//!   claims with a plain load and store instead, which keeps the producer from stalling on its
+//!   store buffer at every tick.
 //! - **Slots.** A slot is one cache line of eight `AtomicU64` words; word 0 is the tick's `seq`
 //!   and doubles as the slot's seqlock stamp. A producer sets word 0 to `seq | WRITING`, writes
 //!   words 1..8, then stores `seq` with `Release`. A reader loads word 0 (`Acquire`), copies the
@@ -121,10 +123,14 @@ pub(crate) struct Shared {
     /// Non-gating consumers, kept for stats only.
     others: Mutex<Vec<Arc<ConsumerState>>>,
     closed: AtomicBool,
+    /// Only one producer may exist, and it claims without a read-modify-write.
+    single_producer: bool,
+    /// Set once a single-producer ring has handed out its producer.
+    producer_taken: AtomicBool,
     /// Consumers waiting for ticks.
-    readers: Signal,
+    readers: CachePadded<Signal>,
     /// Producers waiting for space.
-    writers: Signal,
+    writers: CachePadded<Signal>,
     wait: WaitStrategy,
 }
 
@@ -149,12 +155,20 @@ pub struct RingBuilder {
     capacity: usize,
     gating: Vec<String>,
     wait: WaitStrategy,
+    single_producer: bool,
 }
 
 impl RingBuilder {
     /// Adds a gating consumer named `name`; [`RingBuilder::build`] returns it.
     pub fn gating(mut self, name: &str) -> RingBuilder {
         self.gating.push(name.to_owned());
+        self
+    }
+
+    /// Allows one producer only, which then claims sequences with a plain load and store
+    /// instead of a locked read-modify-write (see `benches/BENCHMARKS.md` for what it saves).
+    pub fn single_producer(mut self) -> RingBuilder {
+        self.single_producer = true;
         self
     }
 
@@ -182,8 +196,10 @@ impl RingBuilder {
             gating: gating.clone(),
             others: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
-            readers: Signal::default(),
-            writers: Signal::default(),
+            single_producer: self.single_producer,
+            producer_taken: AtomicBool::new(false),
+            readers: CachePadded::new(Signal::default()),
+            writers: CachePadded::new(Signal::default()),
             wait: self.wait,
         });
         let consumers = gating
@@ -245,12 +261,22 @@ impl Ring {
             capacity,
             gating: Vec::new(),
             wait: WaitStrategy::default(),
+            single_producer: false,
         }
     }
 
     /// A new producer. Any number may publish at once.
-    pub fn producer(&self) -> Producer {
-        Producer::new(self.shared.clone())
+    /// A new producer. On a multi-producer ring (the default) any number may publish at
+    /// once; a ring built with [`RingBuilder::single_producer`] hands out exactly one, and
+    /// refuses the next with [`Error::ProducerTaken`].
+    pub fn producer(&self) -> Result<Producer> {
+        if self.shared.single_producer {
+            if self.shared.producer_taken.swap(true, Ordering::AcqRel) {
+                return Err(Error::ProducerTaken);
+            }
+            return Ok(Producer::new(self.shared.clone(), true));
+        }
+        Ok(Producer::new(self.shared.clone(), false))
     }
 
     /// A new non-gating consumer, starting with the next tick published.
@@ -364,7 +390,7 @@ mod tests {
     #[test]
     fn gating_consumer_reads_every_tick_in_order() {
         let (ring, mut consumers) = Ring::builder(8).gating("a").build().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         for n in 0..5 {
             assert_eq!(producer.publish(tick(n)), n as u64 + 1);
         }
@@ -378,7 +404,7 @@ mod tests {
     #[test]
     fn the_tick_read_is_the_tick_written() {
         let (ring, mut consumers) = Ring::builder(4).gating("a").build().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         let seq = producer.publish(tick(42));
         let mut got = None;
         consumers[0].poll(1, |t| got = Some(*t)).unwrap();
@@ -390,7 +416,7 @@ mod tests {
     #[test]
     fn producers_wait_for_the_slowest_gating_consumer() {
         let (ring, mut consumers) = Ring::builder(4).gating("a").gating("b").build().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         for n in 0..4 {
             producer.publish(tick(n));
         }
@@ -421,23 +447,24 @@ mod tests {
     #[test]
     fn a_lapped_non_gating_consumer_reports_the_gap_and_resumes() {
         let (ring, _) = Ring::builder(4).build().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         let mut slow = ring.subscribe("slow");
         for n in 0..10 {
             producer.publish(tick(n));
         }
         let gap = slow.poll(100, |_| {}).unwrap_err();
-        assert_eq!(gap, Gap { from: 1, to: 11 });
-        assert_eq!(gap.missed(), 10);
+        // Resumed at the newest claimed sequence, 10, which is still whole in its slot.
+        assert_eq!(gap, Gap { from: 1, to: 10 });
+        assert_eq!(gap.missed(), 9);
         producer.publish(tick(10));
         let mut seen = Vec::new();
-        assert_eq!(slow.poll(100, |t| seen.push(t.seq)).unwrap(), 1);
-        assert_eq!(seen, [11]);
+        assert_eq!(slow.poll(100, |t| seen.push(t.seq)).unwrap(), 2);
+        assert_eq!(seen, [10, 11]);
         let stats = ring.stats();
         let slow_stats = stats.consumers.iter().find(|c| c.name == "slow").unwrap();
         assert_eq!(
             (slow_stats.lapped, slow_stats.missed, slow_stats.lag),
-            (1, 10, 0)
+            (1, 9, 0)
         );
         assert_eq!(
             stats.depth, 0,
@@ -448,7 +475,7 @@ mod tests {
     #[test]
     fn close_lets_consumers_drain_then_reports_closed() {
         let (ring, mut consumers) = Ring::builder(8).gating("a").build().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         producer.publish(tick(1));
         producer.publish(tick(2));
         drop(producer);
@@ -481,7 +508,7 @@ mod tests {
             consumer.poll(1, |t| seq = t.seq).unwrap();
             (outcome, seq)
         });
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         producer.publish(tick(1));
         assert_eq!(reader.join().unwrap(), (WaitOutcome::Ready, 1));
     }
@@ -489,7 +516,7 @@ mod tests {
     #[test]
     fn dropping_a_gating_consumer_stops_it_gating() {
         let (ring, mut consumers) = Ring::builder(2).gating("a").gating("b").build().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         producer.publish(tick(1));
         producer.publish(tick(2));
         drop(consumers.pop());
@@ -502,9 +529,26 @@ mod tests {
     }
 
     #[test]
+    fn a_single_producer_ring_hands_out_one_producer() {
+        let (ring, mut consumers) = Ring::builder(4)
+            .gating("a")
+            .single_producer()
+            .build()
+            .unwrap();
+        let mut producer = ring.producer().unwrap();
+        assert!(matches!(ring.producer(), Err(Error::ProducerTaken)));
+        assert_eq!(producer.publish(tick(1)), 1);
+        assert_eq!(producer.publish_batch(&[tick(2), tick(3)]), 2..4);
+        let mut seen = Vec::new();
+        consumers[0].poll(10, |t| seen.push(t.seq)).unwrap();
+        assert_eq!(seen, [1, 2, 3]);
+        assert_eq!(ring.published(), 3);
+    }
+
+    #[test]
     fn batches_publish_contiguous_sequences() {
         let (ring, mut consumers) = Ring::builder(4).gating("a").build().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         let batch: Vec<Tick> = (0..3).map(tick).collect();
         assert_eq!(producer.publish_batch(&batch), 1..4);
         let reader = std::thread::spawn(move || {

@@ -132,7 +132,7 @@ fn two_producers_one_gating_consumer(counts: [u32; 2], batch: bool, preemptions:
         let producers: Vec<_> = (FIRST_PRODUCER..)
             .zip(counts)
             .map(|(id, count)| {
-                let mut producer = ring.producer();
+                let mut producer = ring.producer().unwrap();
                 thread::spawn(move || {
                     let ticks: Vec<Tick> = (0..count).map(|n| tick(id, n)).collect();
                     if batch && id != FIRST_PRODUCER {
@@ -198,7 +198,7 @@ fn non_gating_consumer_never_reads_a_torn_tick(
         let producers: Vec<_> = (FIRST_PRODUCER..)
             .zip(counts)
             .map(|(id, &count)| {
-                let mut producer = ring.producer();
+                let mut producer = ring.producer().unwrap();
                 thread::spawn(move || {
                     (0..count)
                         .map(|n| producer.publish(tick(id, n)))
@@ -254,7 +254,7 @@ fn a_lapped_consumer_never_reports_an_empty_gap() {
         let producers: Vec<_> = (FIRST_PRODUCER..)
             .zip([2u32, 1])
             .map(|(id, count)| {
-                let mut producer = ring.producer();
+                let mut producer = ring.producer().unwrap();
                 thread::spawn(move || {
                     (0..count)
                         .map(|n| producer.publish(tick(id, n)))
@@ -285,7 +285,7 @@ fn producer_blocked_on_a_full_ring(batch: bool, preemptions: Option<usize>) {
     model(preemptions, move || {
         let (ring, mut consumers) = Ring::builder(2).gating("g").build().unwrap();
         let mut consumer = consumers.pop().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         let writer = thread::spawn(move || {
             let ticks: Vec<Tick> = (0..3).map(|n| tick(FIRST_PRODUCER, n)).collect();
             if batch {
@@ -325,7 +325,7 @@ fn producer_blocked_on_a_full_ring_is_released_by_dropping_a_gating_consumer() {
         let (ring, mut consumers) = Ring::builder(2).gating("a").gating("b").build().unwrap();
         let lagging = consumers.pop().unwrap();
         let mut consumer = consumers.pop().unwrap();
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         let writer = thread::spawn(move || {
             (0..3)
                 .map(|n| producer.publish(tick(FIRST_PRODUCER, n)))
@@ -363,7 +363,7 @@ fn close_lets_a_waiting_consumer_drain_before_closed() {
                 }
             }
         });
-        let mut producer = ring.producer();
+        let mut producer = ring.producer().unwrap();
         let writer = thread::spawn(move || {
             producer.publish(tick(FIRST_PRODUCER, 0));
             producer.publish(tick(FIRST_PRODUCER, 1));

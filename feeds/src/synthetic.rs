@@ -308,7 +308,7 @@ mod tests {
         let feed = FeedThread::spawn(
             Box::new(SyntheticFeed::new(config)),
             FeedContext {
-                producer: ring.producer(),
+                producer: ring.producer().unwrap(),
                 registry: registry.clone(),
                 stats: stats.clone(),
                 shutdown: shutdown.clone(),

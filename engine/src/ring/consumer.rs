@@ -176,8 +176,9 @@ impl Consumer {
         // `by` is claimed, but `head` need not show it yet: the claim is Relaxed, and we may
         // have seen `by` in its WRITING mark (a Relaxed store) or in the Relaxed re-read, and
         // neither orders that claim before our load. Resuming no earlier than `by` (> `next`)
-        // keeps the gap from being empty.
-        let resume = self.shared.head.load(Ordering::Acquire).max(by);
+        // keeps the gap from being empty. `head - 1` is the newest claimed sequence: resuming
+        // there delivers the newest tick rather than skipping it too.
+        let resume = (self.shared.head.load(Ordering::Acquire) - 1).max(by);
         let gap = Gap {
             from: self.next,
             to: resume,

@@ -14,6 +14,8 @@ pub struct Producer {
     /// The smallest gating cursor last seen: while `seq < gate + capacity` no cursor needs
     /// reading. It only grows, so a stale value is safe (it just makes us look again).
     gate: u64,
+    /// The ring's only producer (claims without a read-modify-write).
+    exclusive: bool,
 }
 
 impl fmt::Debug for Producer {
@@ -25,16 +27,34 @@ impl fmt::Debug for Producer {
 }
 
 impl Producer {
-    pub(super) fn new(shared: Arc<Shared>) -> Producer {
-        Producer { shared, gate: 1 }
+    pub(super) fn new(shared: Arc<Shared>, exclusive: bool) -> Producer {
+        Producer {
+            shared,
+            gate: 1,
+            exclusive,
+        }
+    }
+
+    /// Claims `n` sequences and returns the first.
+    #[inline]
+    fn claim(&self, n: u64) -> u64 {
+        let head = &self.shared.head;
+        if self.exclusive {
+            // The only producer: nobody else moves `head`, so a plain load and store suffice.
+            let start = head.load(Ordering::Relaxed);
+            head.store(start + n, Ordering::Relaxed);
+            start
+        } else {
+            // Relaxed: the claim only has to be unique; publication is ordered by the stamp.
+            head.fetch_add(n, Ordering::Relaxed)
+        }
     }
 
     /// Publishes one tick and returns the sequence number it got. Waits (per the ring's
     /// [`super::WaitStrategy`]) while the slowest gating consumer is a full ring behind.
     #[inline]
     pub fn publish(&mut self, tick: Tick) -> u64 {
-        // Relaxed: the claim only has to be unique; publication is ordered by the slot stamp.
-        let seq = self.shared.head.fetch_add(1, Ordering::Relaxed);
+        let seq = self.claim(1);
         self.wait_for_space(seq);
         self.write(seq, &tick);
         self.shared.readers.notify();
@@ -48,7 +68,7 @@ impl Producer {
         let mut end = 0;
         for chunk in ticks.chunks(self.shared.capacity as usize) {
             let n = chunk.len() as u64;
-            let start = self.shared.head.fetch_add(n, Ordering::Relaxed);
+            let start = self.claim(n);
             first.get_or_insert(start);
             self.wait_for_space(start + n - 1);
             for (seq, tick) in (start..).zip(chunk) {

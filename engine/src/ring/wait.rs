@@ -68,12 +68,24 @@ impl Signal {
         }
     }
 
+    /// Adds the current thread to those `notify` wakes. Only parked threads are listed, so
+    /// the list stays as short as the number of threads asleep at once.
     #[cfg(not(loom))]
-    fn register(&self) {
+    fn register(&self) -> std::thread::ThreadId {
         let me = std::thread::current();
+        let id = me.id();
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(me);
+        id
+    }
+
+    #[cfg(not(loom))]
+    fn unregister(&self, id: std::thread::ThreadId) {
         let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
-        if !threads.iter().any(|t| t.id() == me.id()) {
-            threads.push(me);
+        if let Some(i) = threads.iter().position(|t| t.id() == id) {
+            threads.swap_remove(i);
         }
     }
 
@@ -139,26 +151,28 @@ impl Signal {
         }
         #[cfg(not(loom))]
         {
-            self.register();
-            loop {
+            let id = self.register();
+            let ready = loop {
                 self.sleepers.fetch_add(1, Ordering::SeqCst);
                 if ready() {
                     self.sleepers.fetch_sub(1, Ordering::SeqCst);
-                    return true;
+                    break true;
                 }
                 let timeout = match deadline {
                     Some(d) => match d.checked_duration_since(Instant::now()) {
                         Some(left) if !left.is_zero() => left.min(park),
                         _ => {
                             self.sleepers.fetch_sub(1, Ordering::SeqCst);
-                            return false;
+                            break false;
                         }
                     },
                     None => park,
                 };
                 std::thread::park_timeout(timeout);
                 self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            }
+            };
+            self.unregister(id);
+            ready
         }
     }
 }
