@@ -253,7 +253,7 @@ fn join<T>(handle: thread::ScopedJoinHandle<'_, Result<T, String>>) -> Result<T,
 fn run(plan: &Plan) -> Result<(), TestCaseError> {
     let deadline = Instant::now() + DEADLINE;
     let mut builder = Ring::builder(plan.capacity).wait_strategy(plan.wait);
-    if plan.producers.len() == 1 && plan.capacity % 4 == 0 {
+    if plan.producers.len() == 1 && plan.capacity.is_multiple_of(4) {
         // Half the one-producer plans use the single-producer claim path.
         builder = builder.single_producer();
     }
