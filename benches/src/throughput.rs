@@ -71,6 +71,8 @@ pub struct RingConfig {
     pub poll_max: usize,
     /// How many of the three consumers gate producers; the rest subscribe as non-gating.
     pub gating: usize,
+    /// Build the ring for a single producer (plain load/store claims).
+    pub single_producer: bool,
 }
 
 impl RingConfig {
@@ -83,6 +85,7 @@ impl RingConfig {
             batch: 1,
             poll_max: 4096,
             gating: 2,
+            single_producer: false,
         }
     }
 }
@@ -117,10 +120,13 @@ pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
     let builder = (0..gating).fold(Ring::builder(cfg.capacity), |b, i| {
         b.gating(&format!("gating-{i}"))
     });
-    let (ring, mut consumers) = builder
-        .wait_strategy(cfg.wait)
-        .build()
-        .expect("valid ring capacity");
+    let builder = builder.wait_strategy(cfg.wait);
+    let builder = if cfg.single_producer {
+        builder.single_producer()
+    } else {
+        builder
+    };
+    let (ring, mut consumers) = builder.build().expect("valid ring capacity");
     consumers.extend((gating..CONSUMERS).map(|i| ring.subscribe(&format!("non-gating-{i}"))));
     let mut producer = ring.producer().unwrap();
     let start_line = Barrier::new(CONSUMERS + 1);
@@ -396,6 +402,17 @@ fn ring_with(n: u64, wait: WaitStrategy, batch: usize, gating: usize) -> RunRepo
     )
 }
 
+fn ring_single_producer(n: u64, batch: usize) -> RunReport {
+    run_ring(
+        n,
+        RingConfig {
+            batch,
+            single_producer: true,
+            ..RingConfig::new()
+        },
+    )
+}
+
 const YIELD: WaitStrategy = WaitStrategy::Yield { spins: YIELD_SPINS };
 
 /// A named workload: `run(n)` publishes `n` ticks to three consumers.
@@ -416,6 +433,14 @@ pub const VARIANTS: &[Variant] = &[
     Variant {
         name: "nexamd_ring_batch",
         run: |n| ring_with(n, WaitStrategy::default(), BATCH, 2),
+    },
+    Variant {
+        name: "nexamd_ring_sp",
+        run: |n| ring_single_producer(n, 1),
+    },
+    Variant {
+        name: "nexamd_ring_batch_sp",
+        run: |n| ring_single_producer(n, BATCH),
     },
     Variant {
         name: "nexamd_ring_yield",

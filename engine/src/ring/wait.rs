@@ -2,15 +2,17 @@
 //!
 //! On a 2-core machine a thread that spins forever takes a core from the thread it waits for,
 //! so the default ([`WaitStrategy::default`]) parks after a short spin. A parked thread is woken
-//! by the other side through a [`Signal`]; the park has a timeout as a backstop, because the
-//! waker checks for sleepers with a plain load (no fence per tick), and may miss a thread that
-//! is going to sleep at that very moment. Such a miss costs at most the park timeout.
+//! by the other side through a [`Signal`]: a thread about to park arms the signal, and the next
+//! notify disarms it and wakes every parked thread, so only the first publish after a consumer
+//! fell asleep pays for the wake-up; the others see a disarmed signal with one relaxed load.
+//! The park has a timeout as a backstop, because that load has no fence per tick and may miss
+//! a thread that arms at that very moment. Such a miss costs at most the park timeout.
 
 use std::sync::Mutex;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use super::sync::{AtomicUsize, Ordering, spin_hint, yield_now};
+use super::sync::{AtomicBool, Ordering, spin_hint, yield_now};
 
 /// How a thread waits for the ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,24 +49,28 @@ impl Default for WaitStrategy {
 /// Wakes the threads parked on one side of the ring.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
-    sleepers: AtomicUsize,
+    /// Set by a thread about to park; cleared by the notify that wakes it.
+    armed: AtomicBool,
+    /// Threads parked (or about to park) on this signal.
     threads: Mutex<Vec<Thread>>,
 }
 
 impl Signal {
-    /// Wakes every parked thread. Costs one relaxed load when nobody sleeps.
+    /// Wakes every parked thread. Costs one relaxed load when nobody armed the signal.
     #[inline]
     pub(crate) fn notify(&self) {
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
+        if self.armed.load(Ordering::Relaxed) {
             self.notify_slow();
         }
     }
 
     #[cold]
     fn notify_slow(&self) {
-        let threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
-        for thread in threads.iter() {
-            thread.unpark();
+        if self.armed.swap(false, Ordering::AcqRel) {
+            let threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+            for thread in threads.iter() {
+                thread.unpark();
+            }
         }
     }
 
@@ -153,23 +159,23 @@ impl Signal {
         {
             let id = self.register();
             let ready = loop {
-                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                // Arm, then look once more: a notify after the arm wakes us; one before it
+                // made `ready()` true already.
+                self.armed.store(true, Ordering::SeqCst);
                 if ready() {
-                    self.sleepers.fetch_sub(1, Ordering::SeqCst);
                     break true;
                 }
                 let timeout = match deadline {
                     Some(d) => match d.checked_duration_since(Instant::now()) {
                         Some(left) if !left.is_zero() => left.min(park),
-                        _ => {
-                            self.sleepers.fetch_sub(1, Ordering::SeqCst);
-                            break false;
-                        }
+                        _ => break false,
                     },
                     None => park,
                 };
                 std::thread::park_timeout(timeout);
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
+                if ready() {
+                    break true;
+                }
             };
             self.unregister(id);
             ready
