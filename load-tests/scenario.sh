@@ -19,7 +19,7 @@ seconds=${2:-20}
 
 cargo build --release -q -p nexamd -p load-tests
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" -lt 24000 ]; then
+if [ "$(ulimit -n)" -lt 10100 ]; then
   echo "warning: open-file limit $(ulimit -n) may be too low for 10,000 connections" >&2
 fi
 mkdir -p target/load
@@ -43,4 +43,8 @@ case "$scenario" in
   d)    "${load[@]}" -n 1001 -k 10 -m 100 --stall 1 --stall-channels 200 ;;
   *)    echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac
-curl -s "127.0.0.1:$port/metrics" | grep -E '^nexamd_ws_(conflated|slow_consumer|gap)' || true
+curl -s "127.0.0.1:$port/metrics" | grep -E '^nexamd_ws_(messages_sent|conflated|slow_consumer|gap)' || true
+echo "server-side latency (ts_recv -> socket write, ns): $(curl -s "127.0.0.1:$port/v1/latency")"
+ticks=$(getconf CLK_TCK)
+read -r utime stime < <(awk '{print $14, $15}' "/proc/$server/stat")
+echo "server cpu: $(( (utime + stime) / ticks )) s since start (user $((utime / ticks)) s, system $((stime / ticks)) s)"

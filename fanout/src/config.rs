@@ -38,7 +38,7 @@ impl Default for FanoutConfig {
             max_connections: 20_000,
             max_channels: 1024,
             max_frame_bytes: 64 * 1024,
-            queue_soft_bytes: 256 * 1024,
+            queue_soft_bytes: 64 * 1024,
             queue_hard_bytes: 4 * 1024 * 1024,
             stall_timeout_ms: 10_000,
             ping_interval_ms: 15_000,
