@@ -154,6 +154,22 @@ fn two_producers_one_gating_consumer(counts: [u32; 2], batch: bool, preemptions:
     });
 }
 
+/// One thread per entry of `counts`, each publishing that many ticks one at a time and
+/// returning the sequence numbers it got.
+fn spawn_publishers(ring: &Ring, counts: &[u32]) -> Vec<thread::JoinHandle<Vec<u64>>> {
+    (FIRST_PRODUCER..)
+        .zip(counts)
+        .map(|(id, &count)| {
+            let mut producer = ring.producer().unwrap();
+            thread::spawn(move || {
+                (0..count)
+                    .map(|n| producer.publish(tick(id, n)))
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn two_producers_1_1_ticks_gating_consumer_reads_all_in_order() {
     two_producers_one_gating_consumer([1, 1], false, None);
@@ -195,17 +211,7 @@ fn non_gating_consumer_never_reads_a_torn_tick(
     model(preemptions, move || {
         let (ring, _) = Ring::builder(2).build().unwrap();
         let mut consumer = ring.subscribe("n");
-        let producers: Vec<_> = (FIRST_PRODUCER..)
-            .zip(counts)
-            .map(|(id, &count)| {
-                let mut producer = ring.producer().unwrap();
-                thread::spawn(move || {
-                    (0..count)
-                        .map(|n| producer.publish(tick(id, n)))
-                        .collect::<Vec<u64>>()
-                })
-            })
-            .collect();
+        let producers = spawn_publishers(&ring, counts);
         let mut seen = Seen::default();
         for _ in 0..polls {
             if !seen.poll(&mut consumer, max) {
@@ -251,17 +257,7 @@ fn a_lapped_consumer_never_reports_an_empty_gap() {
     model(Some(3), || {
         let (ring, _) = Ring::builder(2).build().unwrap();
         let mut consumer = ring.subscribe("n");
-        let producers: Vec<_> = (FIRST_PRODUCER..)
-            .zip([2u32, 1])
-            .map(|(id, count)| {
-                let mut producer = ring.producer().unwrap();
-                thread::spawn(move || {
-                    (0..count)
-                        .map(|n| producer.publish(tick(id, n)))
-                        .collect::<Vec<u64>>()
-                })
-            })
-            .collect();
+        let producers = spawn_publishers(&ring, &[2, 1]);
         let published = ring.published();
         let mut seen = Seen::default();
         seen.poll(&mut consumer, 1);
