@@ -133,8 +133,6 @@ struct TickSubs {
 /// The hub's counters, rendered into `/metrics`.
 #[derive(Debug, Default)]
 pub struct HubMetrics {
-    /// Connections open now.
-    pub connections: AtomicU64,
     /// Connections accepted since start.
     pub connections_total: Counter,
     /// Upgrades refused because of the connection limit.
@@ -219,7 +217,6 @@ impl Hub {
         }
         let conn = Arc::new(Conn::new(self.next_id.fetch_add(1, Ordering::Relaxed)));
         conns.insert(conn.id, conn.clone());
-        self.metrics.connections.fetch_add(1, Ordering::Relaxed);
         self.metrics.connections_total.add(1);
         Some(conn)
     }
@@ -227,10 +224,8 @@ impl Hub {
     /// Removes a connection and all its subscriptions.
     pub fn disconnect(&self, conn: &Arc<Conn>) {
         let names = conn.channel_names();
-        self.unsubscribe(conn, &names, None);
-        if lock(&self.conns).remove(&conn.id).is_some() {
-            self.metrics.connections.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.remove_channels(conn, &names);
+        lock(&self.conns).remove(&conn.id);
     }
 
     /// Asks every connection to close with `code` (used on shutdown).
@@ -352,32 +347,42 @@ impl Hub {
         }
     }
 
-    /// Unsubscribes `conn` from the named channels it has; with a `req_id` or not, queues
-    /// `unsubscribed` listing those removed (skipped when `req_id` is `None` and none were,
-    /// as on disconnect).
+    /// Unsubscribes `conn` from the named channels it has and queues `unsubscribed` listing
+    /// those removed.
     pub fn unsubscribe(&self, conn: &Arc<Conn>, names: &[String], req_id: Option<&ReqId>) {
         let _writer = lock(&self.writer);
         let mut queue = lock(&conn.queue);
-        let mut removed = Vec::new();
-        {
-            let mut owned = lock(&conn.channels);
-            for name in names {
-                if let Some(channel) = owned.remove(name) {
-                    self.remove_subscriber(conn, channel);
-                    queue.close_channel(channel.key());
-                    removed.push(name.as_str());
-                }
-            }
-        }
+        let removed = self.remove_locked(conn, &mut queue, names);
+        let text = channels_message("unsubscribed", removed.iter().map(String::as_str), req_id);
+        queue.push(Outgoing::control(text), self.config.policy());
+        drop(queue);
+        conn.notify.notify_one();
+    }
+
+    /// Removes the named channels without answering (the connection is going away).
+    fn remove_channels(&self, conn: &Arc<Conn>, names: &[String]) {
+        let _writer = lock(&self.writer);
+        let mut queue = lock(&conn.queue);
+        self.remove_locked(conn, &mut queue, names);
+    }
+
+    /// With the writer and queue locks held: drops the connection's named channels from the
+    /// subscriber lists and its queue; returns the names it had.
+    fn remove_locked(&self, conn: &Arc<Conn>, queue: &mut Queue, names: &[String]) -> Vec<String> {
+        let mut owned = lock(&conn.channels);
+        let removed: Vec<String> = names
+            .iter()
+            .filter_map(|name| {
+                let channel = owned.remove(name)?;
+                self.remove_subscriber(conn, channel);
+                queue.close_channel(channel.key());
+                Some(name.clone())
+            })
+            .collect();
         self.metrics
             .subscriptions
             .fetch_sub(removed.len() as u64, Ordering::Relaxed);
-        if req_id.is_some() || !removed.is_empty() {
-            let text = channels_message("unsubscribed", removed, req_id);
-            queue.push(Outgoing::control(text), self.config.policy());
-            drop(queue);
-            conn.notify.notify_one();
-        }
+        removed
     }
 
     /// Connections open now.
@@ -392,7 +397,7 @@ impl Hub {
             "nexamd_ws_connections",
             MetricType::Gauge,
             "WebSocket connections open.",
-            m.connections.load(Ordering::Relaxed),
+            self.connection_count(),
         );
         text.single(
             "nexamd_ws_subscriptions",
