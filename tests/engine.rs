@@ -95,15 +95,21 @@ fn sigint_stops_cleanly_too() {
     );
 }
 
+/// Runs `command` to completion, checks it exited with `code`, and returns its stderr.
+fn stderr_of_failure(command: &mut std::process::Command, code: i32) -> String {
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(code), "{command:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Runs the binary on a config file holding `text`; returns the file's path and stderr.
 fn run_with_bad_config(text: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, text).unwrap();
     let path = config.to_str().unwrap().to_owned();
-    let out = binary().args(["--config", &path]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{text}");
-    (path, String::from_utf8_lossy(&out.stderr).into_owned())
+    let stderr = stderr_of_failure(binary().args(["--config", &path]), 2);
+    (path, stderr)
 }
 
 #[test]
@@ -131,12 +137,7 @@ fn a_bad_config_fails_and_names_the_key_and_the_file() {
 
 #[test]
 fn a_missing_config_file_fails_clearly() {
-    let out = binary()
-        .args(["--config", "/nonexistent/x.toml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_of_failure(binary().args(["--config", "/nonexistent/x.toml"]), 2);
     assert!(
         stderr.contains("cannot read config file /nonexistent/x.toml"),
         "{stderr}"
@@ -149,12 +150,10 @@ fn a_second_engine_on_the_same_data_dir_is_refused() {
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let _first = start(dir.path(), &["--data-dir", data]);
-    let out = binary()
-        .args(["--listen", "127.0.0.1:0", "--data-dir", data])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_of_failure(
+        binary().args(["--listen", "127.0.0.1:0", "--data-dir", data]),
+        1,
+    );
     assert!(
         stderr.contains("is in use by another nexamd process"),
         "{stderr}"
@@ -166,13 +165,12 @@ fn a_listen_address_in_use_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = binary()
-        .current_dir(dir.path())
-        .args(["--listen", &addr, "--data-dir", "data"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_of_failure(
+        binary()
+            .current_dir(dir.path())
+            .args(["--listen", &addr, "--data-dir", "data"]),
+        1,
+    );
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
         "{stderr}"

@@ -106,6 +106,14 @@ impl Channel {
         ChannelKey(kind << 56 | interval << 48 | u64::from(id.0))
     }
 
+    /// The channel's instrument.
+    pub fn instrument(self) -> InstrumentId {
+        match self {
+            Channel::Trades(id) | Channel::Quotes(id) => id,
+            Channel::Bars { instrument, .. } => instrument,
+        }
+    }
+
     /// The tick channel for a tick kind.
     pub fn for_tick(kind: TickKind, instrument: InstrumentId) -> Channel {
         match kind {

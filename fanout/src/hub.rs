@@ -51,7 +51,8 @@ pub struct Conn {
     pub(crate) notify: Notify,
     /// Woken when the hub wants the connection closed, even mid-write.
     pub(crate) kill: Notify,
-    /// Set while the dispatcher holds this connection in its to-notify list.
+    /// Set while the dispatcher holds this connection in its to-notify list; only the
+    /// dispatcher thread reads or writes it.
     pending: AtomicBool,
     /// Close code the hub asked for; 0 while open.
     closing: AtomicU16,
@@ -111,11 +112,6 @@ impl Conn {
     /// The connection's channel names, in order.
     pub fn channel_names(&self) -> Vec<String> {
         lock(&self.channels).keys().cloned().collect()
-    }
-
-    /// How many channels the connection has.
-    pub fn channel_count(&self) -> usize {
-        lock(&self.channels).len()
     }
 }
 
@@ -261,17 +257,9 @@ impl Hub {
         {
             let mut owned = lock(&conn.channels);
             for (name, channel) in channels {
-                let snapshot = self.snapshot(channel, name);
-                queue.open_channel(channel.key(), snapshot.as_ref().map_or(0, |t| t.seq));
-                snapshots.push(match snapshot {
-                    Some(tick) => {
-                        let mut text = String::with_capacity(256);
-                        let instrument = name.split_once('.').map_or("", |(_, rest)| rest);
-                        write_tick(&mut text, instrument, &tick, true);
-                        text
-                    }
-                    None => empty_snapshot_message(name),
-                });
+                let floor = self.snapshot(*channel).map_or(0, |t| t.seq);
+                queue.open_channel(channel.key(), floor);
+                snapshots.push(self.snapshot_message(*channel, name));
                 if owned.insert(name.clone(), *channel).is_none() {
                     added += 1;
                     self.add_subscriber(conn, *channel);
@@ -294,23 +282,39 @@ impl Hub {
     }
 
     /// The latest tick on a tick channel; bars have no snapshot yet.
-    fn snapshot(&self, channel: &Channel, name: &str) -> Option<Tick> {
-        let tick = match *channel {
+    fn snapshot(&self, channel: Channel) -> Option<Tick> {
+        match channel {
             Channel::Trades(id) => self.latest.trade(id),
             Channel::Quotes(id) => self.latest.quote(id),
             Channel::Bars { .. } => None,
-        };
-        // The instrument's name is needed by the dispatcher from now on.
-        if let Channel::Trades(id) | Channel::Quotes(id) = *channel
-            && let Some(subs) = self.ticks.get_or_init(id)
-        {
-            let instrument = name.split_once('.').map_or(name, |(_, rest)| rest);
-            subs.name.get_or_init(|| Arc::from(instrument));
         }
-        tick
+    }
+
+    /// The snapshot message for `channel` (called `name`).
+    fn snapshot_message(&self, channel: Channel, name: &str) -> String {
+        let tick = self.snapshot(channel);
+        let instrument = self.registry.get(channel.instrument());
+        match (tick, instrument) {
+            (Some(tick), Some(instrument)) => {
+                let mut text = String::with_capacity(256);
+                write_tick(&mut text, &instrument.name, &tick, true);
+                text
+            }
+            _ => empty_snapshot_message(name),
+        }
     }
 
     fn add_subscriber(&self, conn: &Arc<Conn>, channel: Channel) {
+        // The dispatcher writes the instrument's name into each message: set it before the
+        // connection appears in a list the dispatcher reads.
+        if channel.is_tick_channel()
+            && let (Some(subs), Some(instrument)) = (
+                self.ticks.get_or_init(channel.instrument()),
+                self.registry.get(channel.instrument()),
+            )
+        {
+            subs.name.get_or_init(|| instrument.name.clone());
+        }
         match self.tick_subscribers(channel) {
             Some(list) => {
                 let mut next = Vec::clone(&list.load());
@@ -542,9 +546,7 @@ impl Dispatcher {
                     continue;
                 }
             }
-            if !conn.pending.swap(true, Ordering::AcqRel) {
-                self.touched.push(conn.clone());
-            }
+            touch(&mut self.touched, conn);
         }
     }
 
@@ -559,7 +561,7 @@ impl Dispatcher {
             self.send_gap();
         }
         for conn in self.touched.drain(..) {
-            conn.pending.store(false, Ordering::Release);
+            conn.pending.store(false, Ordering::Relaxed);
             conn.notify.notify_one();
         }
     }
@@ -600,10 +602,19 @@ impl Dispatcher {
                     names.iter().map(String::as_str),
                 );
                 lock(&conn.queue).push(Outgoing::control(text), hub.config.policy());
-                if !conn.pending.swap(true, Ordering::AcqRel) {
-                    self.touched.push(conn);
-                }
+                touch(&mut self.touched, &conn);
             }
         }
+    }
+}
+
+/// Adds `conn` to the dispatcher's connections to wake at the next flush, once. `pending` is
+/// read and written by the dispatcher thread only, so a load and a store do: no locked
+/// read-modify-write per subscriber per tick.
+#[inline]
+fn touch(touched: &mut Vec<Arc<Conn>>, conn: &Arc<Conn>) {
+    if !conn.pending.load(Ordering::Relaxed) {
+        conn.pending.store(true, Ordering::Relaxed);
+        touched.push(conn.clone());
     }
 }

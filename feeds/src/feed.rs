@@ -190,11 +190,6 @@ impl FeedThread {
         &self.stats
     }
 
-    /// Whether the thread has ended.
-    pub fn is_finished(&self) -> bool {
-        self.handle.is_finished()
-    }
-
     /// Waits for the feed to end and returns how it ended. A panic in the feed is reported as
     /// a failure, not propagated.
     pub fn join(self) -> Result<()> {
