@@ -6,6 +6,8 @@
 //! [`Producer`]; each consumer (storage, portfolio, fanout) reads the [`Ring`] from its own
 //! [`Consumer`] cursor.
 
+/// Bars and bar intervals.
+pub mod bar;
 pub mod cell;
 pub mod clock;
 /// Errors of this crate.
@@ -18,6 +20,7 @@ pub mod record;
 pub mod registry;
 pub mod ring;
 
+pub use bar::{Bar, Interval};
 pub use cell::TickCell;
 pub use error::{DecimalError, Error, Result};
 pub use fixed::{Price, Qty};
