@@ -1,7 +1,24 @@
 //! Storage: the background writer behind the history endpoints.
 //!
-//! Planned (issue "Storage: bars from ticks, a crash-safe journal, Parquet history"): a gating
-//! ring consumer that aggregates bars, appends every tick to a checksummed journal, persists
-//! bars and ticks to Parquet under the data directory and serves `/v1/bars` and `/v1/ticks`.
-//! Nothing is implemented here yet, and the engine does not wire this crate in: no tick is
-//! persisted today.
+//! ```text
+//!  ring ──► StorageConsumer (gating, one thread)
+//!             ├─ journal: every tick appended, group-committed fsync
+//!             ├─ Aggregator: 1s and 1m bars by ts_event ──► closed bars ──► BarSink (fanout)
+//!             └─ Store (memory): closed bars and ticks not yet in Parquet
+//!                   │ every flush interval
+//!                   ▼
+//!             Persister (thread): Parquet files (write, fsync, rename), commit, compaction,
+//!             retention, journal segments released
+//!  HTTP /v1/bars, /v1/ticks = Parquet files ∪ Store, read under one snapshot
+//! ```
+
+/// Bars from trades: the per-instrument aggregator with its grace period for late trades.
+pub mod aggregate;
+/// Storage configuration (`[storage]`).
+pub mod config;
+/// Errors of this crate.
+pub mod error;
+
+pub use aggregate::{Aggregator, BarEvent};
+pub use config::StorageConfig;
+pub use error::{Error, Result};
