@@ -14,10 +14,17 @@
 
 /// Bars from trades: the per-instrument aggregator with its grace period for late trades.
 pub mod aggregate;
+/// The stored files and their cached metadata.
+pub mod catalog;
+/// Parquet files: schemas, atomic writes, pruned reads.
+pub mod columnar;
 /// Storage configuration (`[storage]`).
 pub mod config;
 /// Errors of this crate.
 pub mod error;
+
+/// Memory rows and the catalog, read together by history queries.
+pub mod store;
 
 pub use aggregate::{Aggregator, BarEvent};
 pub use config::StorageConfig;

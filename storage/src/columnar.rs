@@ -1,0 +1,27 @@
+//! Columnar files: the Arrow schemas of bars and ticks, writing Parquet files atomically, and
+//! reading one instrument's rows back with row-group and page pruning.
+//!
+//! Files are sorted by `(instrument, ts)`, compressed with zstd, and carry row-group
+//! statistics and the page index (column and offset indexes) on every column, with pages of
+//! at most [`PAGE_ROWS`] rows, so a reader looking for one instrument's time range decodes
+//! only the pages that can hold it.
+
+/// Reading files back: metadata, pruning, decoding.
+pub mod read;
+/// Arrow schemas and the conversions between rows and record batches.
+pub mod schema;
+/// Writing Parquet files atomically.
+pub mod write;
+
+/// Most rows in one data page: the granularity of page pruning.
+pub const PAGE_ROWS: usize = 1024;
+/// Most rows in one row group.
+pub const ROW_GROUP_ROWS: usize = 64 * 1024;
+
+/// Key-value metadata key holding the instruments a file holds, as a JSON array.
+pub const META_INSTRUMENTS: &str = "nexamd.instruments";
+/// Key-value metadata key holding the file's version: files with a higher version win when
+/// two hold the same row.
+pub const META_VERSION: &str = "nexamd.version";
+/// Key-value metadata key holding the dataset (`bars/1m`, `ticks`).
+pub const META_DATASET: &str = "nexamd.dataset";

@@ -1,0 +1,82 @@
+//! Writing Parquet files: write to a hidden temporary name, fsync, rename into place, fsync
+//! the directory. A reader never sees a partial file under a final name.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::{PAGE_ROWS, ROW_GROUP_ROWS};
+use crate::error::{Error, Result};
+
+/// The writer properties of every stored file: zstd, page statistics (the page index), pages
+/// of at most [`PAGE_ROWS`] rows, sorted by `(instrument, ts)`.
+pub fn properties(metadata: Vec<KeyValue>) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_sorting_columns(Some(vec![
+            SortingColumn {
+                column_idx: 0,
+                descending: false,
+                nulls_first: false,
+            },
+            SortingColumn {
+                column_idx: 1,
+                descending: false,
+                nulls_first: false,
+            },
+        ]))
+        .set_key_value_metadata(Some(metadata))
+        .build()
+}
+
+/// Writes `batches` (sorted by instrument then time) to `path` atomically.
+pub fn write_file(path: &Path, batches: &[RecordBatch], metadata: Vec<KeyValue>) -> Result<()> {
+    let Some(first) = batches.first() else {
+        return Ok(());
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let file = File::create(&tmp).map_err(Error::io("cannot create", &tmp))?;
+    let mut writer = ArrowWriter::try_new(file, first.schema(), Some(properties(metadata)))
+        .map_err(Error::parquet(&tmp))?;
+    for batch in batches {
+        writer.write(batch).map_err(Error::parquet(&tmp))?;
+    }
+    let file = writer.into_inner().map_err(Error::parquet(&tmp))?;
+    file.sync_all().map_err(Error::io("cannot fsync", &tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(Error::io("cannot rename into place", path))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory, so a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io("cannot fsync directory", dir))
+}
+
+/// A batch as a whole Parquet file in memory (for `format=parquet` responses).
+pub fn to_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props))
+        .map_err(Error::parquet("<response>"))?;
+    writer.write(batch).map_err(Error::parquet("<response>"))?;
+    writer.into_inner().map_err(Error::parquet("<response>"))
+}
