@@ -5,3 +5,6 @@
 //! bars and ticks to Parquet under the data directory and serves `/v1/bars` and `/v1/ticks`.
 //! Nothing is implemented here yet, and the engine does not wire this crate in: no tick is
 //! persisted today.
+
+/// The write-ahead journal of every tick: segmented, checksummed, replayed on start.
+pub mod journal;
