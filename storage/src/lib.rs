@@ -22,7 +22,8 @@ pub mod columnar;
 pub mod config;
 /// Errors of this crate.
 pub mod error;
-
+/// The write-ahead journal of every tick: segments of checksummed blocks.
+pub mod journal;
 /// Memory rows and the catalog, read together by history queries.
 pub mod store;
 
