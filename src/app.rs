@@ -35,6 +35,55 @@ trait RingHandler: Send + 'static {
     fn on_batch_end(&mut self) {}
     /// The consumer was lapped (non-gating consumers only).
     fn on_gap(&mut self, gap: Gap);
+    /// How long to wait for ticks before calling [`RingHandler::on_idle`]; `None`: forever.
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
+    /// Nothing arrived within the idle timeout.
+    fn on_idle(&mut self) {}
+    /// The ring is closed and drained.
+    fn on_close(self)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// Storage's consumer: journal, bars, memory (gating: it sees every tick).
+struct StorageConsumer {
+    writer: storage::writer::StorageWriter,
+}
+
+impl RingHandler for StorageConsumer {
+    fn on_tick(&mut self, tick: &Tick) {
+        self.writer.on_tick(tick);
+    }
+
+    fn on_batch_end(&mut self) {
+        self.writer.on_batch_end();
+    }
+
+    fn on_gap(&mut self, gap: Gap) {
+        // A gating consumer is never lapped; should the ring ever say so, it is a bug worth
+        // a loud line rather than a silent hole in history.
+        tracing::error!(
+            from = gap.from,
+            to = gap.to,
+            "storage consumer lapped: ticks missing from history"
+        );
+    }
+
+    fn idle_timeout(&self) -> Option<Duration> {
+        Some(Duration::from_millis(50))
+    }
+
+    fn on_idle(&mut self) {
+        self.writer.on_idle();
+    }
+
+    fn on_close(self) {
+        self.writer.close();
+    }
 }
 
 /// The fanout's consumer: the dispatcher, and a rate-limited log of laps.
@@ -96,8 +145,9 @@ fn spawn_consumer(mut consumer: Consumer, mut handler: impl RingHandler) -> Resu
         .name(format!("consumer-{name}"))
         .spawn(move || {
             flag.store(true, Ordering::Release);
+            let timeout = handler.idle_timeout();
             loop {
-                match consumer.wait(None) {
+                match consumer.wait(timeout.map(|t| Instant::now() + t)) {
                     WaitOutcome::Ready => {
                         match consumer.poll(POLL_BATCH, |tick| handler.on_tick(tick)) {
                             Ok(_) => handler.on_batch_end(),
@@ -108,9 +158,10 @@ fn spawn_consumer(mut consumer: Consumer, mut handler: impl RingHandler) -> Resu
                         }
                     }
                     WaitOutcome::Closed => break,
-                    WaitOutcome::TimedOut => {}
+                    WaitOutcome::TimedOut => handler.on_idle(),
                 }
             }
+            handler.on_close();
             flag.store(false, Ordering::Release);
             tracing::info!(consumer = consumer.name(), "consumer drained and stopped");
         })
@@ -150,16 +201,64 @@ fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
     }
 }
 
+/// Storage opened before the engine starts: the writer for the consumer thread, the store
+/// for the history routes, the persister for its thread.
+struct Storage {
+    writer: storage::writer::StorageWriter,
+    store: Arc<storage::store::Store>,
+    persister: storage::persist::Persister,
+    stats: Arc<storage::writer::WriterStats>,
+    journal: Option<storage::journal::JournalHandle>,
+}
+
+impl Storage {
+    fn open(config: &Config, registry: Arc<Registry>, hub: Arc<Hub>) -> Result<Storage> {
+        let data_dir = &config.engine.data_dir;
+        let (mut writer, store, state, recovered) =
+            storage::writer::open(data_dir, &config.storage, registry)
+                .with_context(|| format!("cannot open storage in {}", data_dir.display()))?;
+        tracing::info!(
+            replayed = recovered.replayed,
+            uncommitted_removed = recovered.uncommitted_removed,
+            journal_bytes_cut = recovered.journal_bytes_cut,
+            enabled = config.storage.enabled,
+            "storage opened"
+        );
+        writer.set_sink(hub);
+        let stats = writer.stats();
+        let journal = writer.journal_handle();
+        let persister = storage::persist::Persister::new(
+            store.clone(),
+            config.storage.clone(),
+            state,
+            stats.clone(),
+        );
+        Ok(Storage {
+            writer,
+            store,
+            persister,
+            stats,
+            journal,
+        })
+    }
+}
+
 /// The running engine's threads.
 struct Engine {
     ring: Ring,
     feeds: Vec<FeedThread>,
     consumers: Vec<ConsumerThread>,
+    persister: Option<(Arc<storage::persist::Stop>, JoinHandle<()>)>,
     shutdown: CancellationToken,
 }
 
 impl Engine {
-    fn start(config: &Config, registry: Arc<Registry>, hub: Arc<Hub>) -> Result<Engine> {
+    fn start(
+        config: &Config,
+        registry: Arc<Registry>,
+        hub: Arc<Hub>,
+        storage: Option<(storage::writer::StorageWriter, storage::persist::Persister)>,
+    ) -> Result<Engine> {
         let mut feed_list: Vec<Box<dyn Feed>> = Vec::new();
         if let Some(synthetic) = config.feeds.synthetic.as_ref().filter(|s| s.enabled) {
             feed_list.push(Box::new(SyntheticFeed::new(synthetic.clone())));
@@ -173,8 +272,20 @@ impl Engine {
             // One feed, one producer: the ring can skip the locked claim per tick.
             builder = builder.single_producer();
         }
-        let (ring, _gating) = builder.build()?;
+        if storage.is_some() {
+            builder = builder.gating("storage");
+        }
+        let (ring, gating) = builder.build()?;
         let mut consumers = Vec::new();
+        let mut persister = None;
+        if let (Some((writer, background)), Some(consumer)) = (storage, gating.into_iter().next()) {
+            consumers.push(spawn_consumer(consumer, StorageConsumer { writer })?);
+            let stop = Arc::new(storage::persist::Stop::default());
+            let handle = background
+                .spawn(stop.clone())
+                .context("cannot start the persister thread")?;
+            persister = Some((stop, handle));
+        }
         let fanout = FanoutConsumer {
             dispatcher: Dispatcher::new(hub),
             last_log: None,
@@ -201,6 +312,7 @@ impl Engine {
             ring,
             feeds,
             consumers,
+            persister,
             shutdown,
         })
     }
@@ -220,6 +332,13 @@ impl Engine {
         for consumer in self.consumers {
             if consumer.handle.join().is_err() {
                 failed.push(format!("consumer {} panicked", consumer.name));
+            }
+        }
+        // The consumers are drained: a last persist cycle writes what became final.
+        if let Some((stop, handle)) = self.persister {
+            stop.stop();
+            if handle.join().is_err() {
+                failed.push("persister panicked".into());
             }
         }
         tracing::info!(published, "engine stopped");
@@ -279,7 +398,21 @@ pub fn run(config: Config, source: Source) -> Result<()> {
     let registry = Arc::new(Registry::new());
     let latest = Arc::new(LatestTable::new());
     let hub = Arc::new(Hub::new(registry.clone(), latest, config.fanout.clone()));
-    let engine = Engine::start(&config, registry.clone(), hub.clone())?;
+    let storage = Storage::open(&config, registry.clone(), hub.clone())?;
+    let history = storage::http::HistoryState {
+        store: storage.store.clone(),
+        max_rows: config.storage.max_rows,
+    };
+    let storage_stats = (storage.stats.clone(), storage.journal.clone());
+    let engine = Engine::start(
+        &config,
+        registry.clone(),
+        hub.clone(),
+        config
+            .storage
+            .enabled
+            .then_some((storage.writer, storage.persister)),
+    )?;
     let ops = OpsState::new(
         engine.ring.clone(),
         registry.clone(),
@@ -290,8 +423,11 @@ pub fn run(config: Config, source: Source) -> Result<()> {
             .map(|c| (c.name.clone(), c.running.clone()))
             .collect(),
         hub.clone(),
+        storage_stats,
     );
-    let app = ops::router(ops).merge(fanout::router(hub.clone()));
+    let app = ops::router(ops)
+        .merge(fanout::router(hub.clone()))
+        .merge(storage::http::router(history));
     tracing::info!(%addr, config = %source, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
 
     let served = runtime.block_on(async {

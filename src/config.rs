@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use fanout::FanoutConfig;
 use feeds::SyntheticConfig;
 use serde::Deserialize;
+use storage::StorageConfig;
 
 /// The default config, built into the binary: used when `config/default.toml` is not found
 /// in the working directory and no `--config` is given.
@@ -168,6 +169,8 @@ pub struct Config {
     pub fanout: FanoutConfig,
     /// `[feeds]`.
     pub feeds: FeedsConfig,
+    /// `[storage]`.
+    pub storage: StorageConfig,
 }
 
 /// Where a config came from, for the start-up log line.
@@ -249,6 +252,9 @@ impl Config {
         }
         if let Err((key, reason)) = self.fanout.validate() {
             return Err(invalid(&key, reason));
+        }
+        if let Err((key, reason)) = self.storage.validate() {
+            return Err(invalid(key, reason));
         }
         if let Some(synthetic) = &self.feeds.synthetic {
             synthetic.validate("feeds.synthetic").map_err(|e| match e {

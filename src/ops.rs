@@ -15,6 +15,8 @@ use engine::metrics::{MetricType, PromText};
 use engine::{Registry, Ring};
 use fanout::Hub;
 use feeds::{FeedState, FeedStats};
+use storage::journal::JournalHandle;
+use storage::writer::WriterStats;
 
 /// What the ops routes read.
 #[derive(Debug, Clone)]
@@ -30,7 +32,11 @@ struct Inner {
     feeds: Vec<Arc<FeedStats>>,
     consumers: Vec<(String, Arc<AtomicBool>)>,
     hub: Arc<Hub>,
+    storage: StorageStats,
 }
+
+/// Storage's counters and the journal's indexes, for `/metrics`.
+pub type StorageStats = (Arc<WriterStats>, Option<JournalHandle>);
 
 impl OpsState {
     /// State over the engine's parts.
@@ -40,6 +46,7 @@ impl OpsState {
         feeds: Vec<Arc<FeedStats>>,
         consumers: Vec<(String, Arc<AtomicBool>)>,
         hub: Arc<Hub>,
+        storage: StorageStats,
     ) -> OpsState {
         OpsState {
             inner: Arc::new(Inner {
@@ -49,6 +56,7 @@ impl OpsState {
                 feeds,
                 consumers,
                 hub,
+                storage,
             }),
         }
     }
@@ -250,6 +258,7 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         inner.hub.latest().updates.get(),
     );
     inner.hub.write_metrics(&mut text);
+    write_storage_metrics(&mut text, &inner.storage);
     inner.hub.latency.write_prometheus(
         &mut text,
         "nexamd_latency_seconds",
@@ -262,6 +271,91 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         body,
     )
         .into_response()
+}
+
+fn write_storage_metrics(text: &mut PromText, (stats, journal): &StorageStats) {
+    let counters = [
+        (
+            "nexamd_storage_ticks_total",
+            "Ticks the storage consumer handled.",
+            stats.ticks.get(),
+        ),
+        (
+            "nexamd_storage_bars_closed_total",
+            "Bars closed (1s and 1m).",
+            stats.bars_closed.get(),
+        ),
+        (
+            "nexamd_storage_bars_amended_total",
+            "Closed bars amended by a late trade within the grace period.",
+            stats.bars_amended.get(),
+        ),
+        (
+            "nexamd_storage_late_trades_total",
+            "Trades left out of bars: later than the grace period.",
+            stats.late_trades.get(),
+        ),
+        (
+            "nexamd_storage_journal_errors_total",
+            "Journal appends or writes that failed.",
+            stats.journal_errors.get(),
+        ),
+        (
+            "nexamd_storage_segments_deleted_total",
+            "Journal segments deleted once covered by Parquet.",
+            stats.segments_deleted.get(),
+        ),
+        (
+            "nexamd_storage_files_written_total",
+            "Parquet files written by the persister.",
+            stats.files_written.get(),
+        ),
+        (
+            "nexamd_storage_files_compacted_total",
+            "Parquet files merged by compaction.",
+            stats.files_compacted.get(),
+        ),
+        (
+            "nexamd_storage_files_expired_total",
+            "Parquet files removed by retention.",
+            stats.partitions_expired.get(),
+        ),
+        (
+            "nexamd_storage_persist_errors_total",
+            "Persist, compaction or retention cycles that failed.",
+            stats.persist_errors.get(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        text.single(name, MetricType::Counter, help, value);
+    }
+    if let Some(journal) = journal {
+        let j = journal.stats();
+        text.single(
+            "nexamd_journal_written_index",
+            MetricType::Gauge,
+            "Highest journal index written to the OS.",
+            journal.written_index(),
+        );
+        text.single(
+            "nexamd_journal_durable_index",
+            MetricType::Gauge,
+            "Highest journal index known fsynced.",
+            journal.durable_index(),
+        );
+        text.single(
+            "nexamd_journal_bytes_written_total",
+            MetricType::Counter,
+            "Bytes written to journal segments.",
+            j.bytes_written,
+        );
+        text.single(
+            "nexamd_journal_fsyncs_total",
+            MetricType::Counter,
+            "Journal fsyncs.",
+            j.fsyncs,
+        );
+    }
 }
 
 /// Latency percentiles per stage, in ns.

@@ -108,6 +108,13 @@ impl fmt::Display for Interval {
     }
 }
 
+/// Where closed bars go live (the fanout implements it; storage calls it).
+pub trait BarSink: Send + Sync + std::fmt::Debug {
+    /// `bar` closed, or (`amended`) a late trade changed a bar already published. `name` is
+    /// the instrument's `VENUE:SYMBOL`.
+    fn publish_bar(&self, name: &str, bar: &Bar, amended: bool);
+}
+
 /// One OHLCV bar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bar {
@@ -202,6 +209,39 @@ impl Bar {
             (true, true) => q - 1,
         };
         i64::try_from(q).ok().map(Price::from_units)
+    }
+
+    /// Appends the bar's JSON fields, without braces: `"ts":…,"open":"…",…,"vwap":"…"`.
+    /// Decimals are strings holding the exact value; unknown trades or VWAP are `null`.
+    pub fn write_json_fields(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "\"ts\":{}", self.ts);
+        let values = [
+            ("open", self.open.units()),
+            ("high", self.high.units()),
+            ("low", self.low.units()),
+            ("close", self.close.units()),
+            ("volume", self.volume.units()),
+        ];
+        for (key, units) in values {
+            let _ = write!(out, ",\"{key}\":\"");
+            let _ = crate::fixed::write_scaled(units, out);
+            out.push('"');
+        }
+        match self.trades {
+            Some(n) => {
+                let _ = write!(out, ",\"trades\":{n}");
+            }
+            None => out.push_str(",\"trades\":null"),
+        }
+        match self.vwap() {
+            Some(vwap) => {
+                out.push_str(",\"vwap\":\"");
+                let _ = crate::fixed::write_scaled(vwap.units(), out);
+                out.push('"');
+            }
+            None => out.push_str(",\"vwap\":null"),
+        }
     }
 
     /// The notional that gives `vwap` exactly for this bar's volume (for sources that state a
@@ -321,6 +361,29 @@ mod tests {
         second.push_trade(p(trades[3].0), q(trades[3].1));
         first.merge(&second);
         assert_eq!(first, whole);
+    }
+
+    #[test]
+    fn json_fields_are_exact_decimals() {
+        let mut bar = Bar::from_trade(
+            InstrumentId(1),
+            Interval::MINUTE,
+            60_000_000_001,
+            p("0.00002853"),
+            q("36304.2"),
+        );
+        let mut out = String::new();
+        bar.write_json_fields(&mut out);
+        assert_eq!(
+            out,
+            "\"ts\":60000000000,\"open\":\"0.00002853\",\"high\":\"0.00002853\",\"low\":\"0.00002853\",\
+             \"close\":\"0.00002853\",\"volume\":\"36304.2\",\"trades\":1,\"vwap\":\"0.00002853\""
+        );
+        bar.trades = None;
+        bar.notional = None;
+        out.clear();
+        bar.write_json_fields(&mut out);
+        assert!(out.ends_with("\"trades\":null,\"vwap\":null"), "{out}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod ring;
 /// UTC time text: RFC 3339 and epoch parsing and printing, civil-date helpers.
 pub mod time;
 
-pub use bar::{Bar, Interval};
+pub use bar::{Bar, BarSink, Interval};
 pub use cell::TickCell;
 pub use error::{DecimalError, Error, Result};
 pub use fixed::{Price, Qty};

@@ -150,7 +150,9 @@ pub fn parse_timestamp(text: &str) -> Result<i64, TimeError> {
         } else {
             1
         };
-        return value.checked_mul(per_unit).ok_or_else(|| out_of_range(text));
+        return value
+            .checked_mul(per_unit)
+            .ok_or_else(|| out_of_range(text));
     }
     parse_date_time(text)
 }
@@ -274,7 +276,9 @@ fn parse_date_time(text: &str) -> Result<i64, TimeError> {
         let zulu = c.eat(b'Z') || c.eat(b'z');
         if !zulu && let Some(sign) = c.peek().filter(|&b| b == b'+' || b == b'-') {
             c.at += 1;
-            let oh = c.digits(2).ok_or_else(|| bad("offset must be +HH:MM or -HH:MM"))?;
+            let oh = c
+                .digits(2)
+                .ok_or_else(|| bad("offset must be +HH:MM or -HH:MM"))?;
             let om = c
                 .eat(b':')
                 .then(|| c.digits(2))

@@ -120,3 +120,45 @@ mod tests {
         );
     }
 }
+
+/// A bar message on `bars.<interval>.<instrument>`: `"type":"bar"` (or `"snapshot"` with
+/// `"snapshot":true`), `seq` (the hub's bar publication counter), `ts_event` (the bar's end),
+/// `ts_recv` (when it was published), the bar's fields, and `"amended":true` when a late trade
+/// changed a bar already sent.
+pub fn write_bar(out: &mut String, instrument: &str, bar: &engine::Bar, meta: BarMeta) {
+    out.push_str(if meta.snapshot {
+        "{\"type\":\"snapshot\",\"channel\":\"bars."
+    } else {
+        "{\"type\":\"bar\",\"channel\":\"bars."
+    });
+    let _ = write!(out, "{}.", bar.interval);
+    write_escaped(out, instrument);
+    let _ = write!(
+        out,
+        "\",\"seq\":{},\"ts_event\":{},\"ts_recv\":{},",
+        meta.seq,
+        bar.end(),
+        meta.ts_recv
+    );
+    bar.write_json_fields(out);
+    if meta.snapshot {
+        out.push_str(",\"snapshot\":true");
+    }
+    if meta.amended {
+        out.push_str(",\"amended\":true");
+    }
+    out.push('}');
+}
+
+/// What a bar message carries besides the bar.
+#[derive(Debug, Clone, Copy)]
+pub struct BarMeta {
+    /// The hub's bar publication counter.
+    pub seq: u64,
+    /// When the bar was published (ns).
+    pub ts_recv: i64,
+    /// A snapshot sent on subscribe.
+    pub snapshot: bool,
+    /// A late trade changed the bar after it was first sent.
+    pub amended: bool,
+}

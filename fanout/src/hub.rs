@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use engine::latency::LatencyHistogram;
 use engine::metrics::{Counter, MetricType, PromText};
-use engine::{Gap, Registry, Tick, TickKind};
+use engine::{Bar, BarSink, Gap, Registry, Tick, TickKind};
 use tokio::sync::Notify;
 
 use crate::by_instrument::ByInstrument;
-use crate::channel::{Channel, ChannelKey};
+use crate::channel::{BAR_INTERVALS, Channel, ChannelKey};
 use crate::config::FanoutConfig;
-use crate::encode::write_tick;
+use crate::encode::{BarMeta, write_bar, write_tick};
 use crate::latest::LatestTable;
 use crate::protocol::{ReqId, channels_message, empty_snapshot_message, gap_message};
 use crate::queue::{Outgoing, Push, Queue};
@@ -162,6 +162,10 @@ pub struct Hub {
     ticks: ByInstrument<TickSubs>,
     /// Subscribers of channels that do not carry ticks (bars), by key.
     others: Mutex<HashMap<ChannelKey, Vec<Arc<Conn>>>>,
+    /// The latest bar per bar channel, with its instrument name and publication number.
+    latest_bars: Mutex<HashMap<ChannelKey, (Arc<str>, Bar, BarMeta)>>,
+    /// Bars published so far (each bar message's `seq`).
+    bar_seq: AtomicU64,
     /// Serializes subscriber list updates.
     writer: Mutex<()>,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
@@ -181,6 +185,8 @@ impl Hub {
             config,
             ticks: ByInstrument::default(),
             others: Mutex::new(HashMap::new()),
+            latest_bars: Mutex::new(HashMap::new()),
+            bar_seq: AtomicU64::new(0),
             writer: Mutex::new(()),
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -281,7 +287,7 @@ impl Hub {
         conn.notify.notify_one();
     }
 
-    /// The latest tick on a tick channel; bars have no snapshot yet.
+    /// The latest tick on a tick channel (bars: see [`Hub::bar_snapshot_message`]).
     fn snapshot(&self, channel: Channel) -> Option<Tick> {
         match channel {
             Channel::Trades(id) => self.latest.trade(id),
@@ -292,6 +298,9 @@ impl Hub {
 
     /// The snapshot message for `channel` (called `name`).
     fn snapshot_message(&self, channel: Channel, name: &str) -> String {
+        if let Channel::Bars { .. } = channel {
+            return self.bar_snapshot_message(channel, name);
+        }
         let tick = self.snapshot(channel);
         let instrument = self.registry.get(channel.instrument());
         match (tick, instrument) {
@@ -301,6 +310,23 @@ impl Hub {
                 text
             }
             _ => empty_snapshot_message(name),
+        }
+    }
+
+    /// The latest bar published on a bar channel, as a snapshot.
+    fn bar_snapshot_message(&self, channel: Channel, name: &str) -> String {
+        match lock(&self.latest_bars).get(&channel.key()) {
+            Some((instrument, bar, meta)) => {
+                let mut text = String::with_capacity(320);
+                let meta = BarMeta {
+                    snapshot: true,
+                    amended: false,
+                    ..*meta
+                };
+                write_bar(&mut text, instrument, bar, meta);
+                text
+            }
+            None => empty_snapshot_message(name),
         }
     }
 
@@ -463,6 +489,58 @@ impl Hub {
         ];
         for (name, help, counter) in counters {
             text.single(name, MetricType::Counter, help, counter.get());
+        }
+    }
+}
+
+impl BarSink for Hub {
+    /// Serializes the bar once and queues it for every subscriber of its channel. Called by
+    /// storage's consumer thread when a bar closes or is amended; only the base intervals
+    /// in [`BAR_INTERVALS`] have channels.
+    fn publish_bar(&self, name: &str, bar: &Bar, amended: bool) {
+        let label = bar.interval.to_string();
+        let Some(interval) = BAR_INTERVALS.iter().position(|i| *i == label) else {
+            return;
+        };
+        let key = Channel::Bars {
+            interval: interval as u8,
+            instrument: bar.instrument,
+        }
+        .key();
+        let meta = BarMeta {
+            seq: self.bar_seq.fetch_add(1, Ordering::Relaxed) + 1,
+            ts_recv: engine::clock::now_ns(),
+            snapshot: false,
+            amended,
+        };
+        // Under the hub's writer lock, which a subscribe holds throughout: a subscriber either
+        // gets this bar as its snapshot or is in the list and gets it live, never neither.
+        // Queues are pushed after the locks are released (a subscribe takes a queue lock
+        // before the subscriber lists).
+        let list = {
+            let _writer = lock(&self.writer);
+            lock(&self.latest_bars).insert(key, (Arc::from(name), *bar, meta));
+            match lock(&self.others).get(&key) {
+                Some(list) if !list.is_empty() => list.clone(),
+                _ => return,
+            }
+        };
+        let mut text = String::with_capacity(320);
+        write_bar(&mut text, name, bar, meta);
+        let message = Outgoing {
+            text: text.into(),
+            key: Some(key),
+            seq: meta.seq,
+            ts_recv: meta.ts_recv,
+        };
+        let policy = self.config.policy();
+        for conn in &list {
+            match lock(&conn.queue).push(message.clone(), policy) {
+                Push::Full => conn.request_close(CLOSE_SLOW),
+                Push::Conflated => self.metrics.conflated.add(1),
+                Push::Queued | Push::Filtered => {}
+            }
+            conn.notify.notify_one();
         }
     }
 }

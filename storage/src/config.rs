@@ -18,9 +18,9 @@ pub enum FsyncMode {
 }
 
 /// `[storage.journal]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct JournalConfig {
+pub struct JournalSettings {
     /// `group` (default), `always` or `never`.
     pub fsync: FsyncMode,
     /// Longest time between group commits, in milliseconds (default 50).
@@ -29,9 +29,9 @@ pub struct JournalConfig {
     pub segment_mib: u64,
 }
 
-impl Default for JournalConfig {
+impl Default for JournalSettings {
     fn default() -> Self {
-        JournalConfig {
+        JournalSettings {
             fsync: FsyncMode::Group,
             group_commit_ms: 50,
             segment_mib: 64,
@@ -40,7 +40,7 @@ impl Default for JournalConfig {
 }
 
 /// `[storage.retention]`: days each dataset is kept; 0 keeps it forever.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Trades and quotes (default 7).
@@ -65,7 +65,7 @@ impl Default for RetentionConfig {
 }
 
 /// `[storage]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Whether the writer runs (default true). Off, nothing is journaled or persisted and the
@@ -80,7 +80,7 @@ pub struct StorageConfig {
     /// Most rows one history response may hold (default 1,000,000).
     pub max_rows: usize,
     /// Journal settings.
-    pub journal: JournalConfig,
+    pub journal: JournalSettings,
     /// Retention per dataset.
     pub retention: RetentionConfig,
 }
@@ -93,7 +93,7 @@ impl Default for StorageConfig {
             flush_interval_ms: 10_000,
             compact_files: 8,
             max_rows: 1_000_000,
-            journal: JournalConfig::default(),
+            journal: JournalSettings::default(),
             retention: RetentionConfig::default(),
         }
     }

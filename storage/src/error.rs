@@ -31,6 +31,9 @@ pub enum Error {
     /// Arrow arrays could not be built or encoded.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// The journal failed.
+    #[error("journal: {0}")]
+    Journal(#[source] Box<crate::journal::Error>),
     /// A file under the data directory does not hold what nexamd wrote there.
     #[error("{path}: {message}")]
     Corrupt {

@@ -22,10 +22,20 @@ pub mod columnar;
 pub mod config;
 /// Errors of this crate.
 pub mod error;
+/// History queries: bars at any interval, ticks, paging, fill.
+pub mod history;
+/// The history routes: `/v1/bars` and `/v1/ticks`.
+pub mod http;
 /// The write-ahead journal of every tick: segments of checksummed blocks.
 pub mod journal;
+/// The persister: Parquet files from memory, commits, compaction, retention.
+pub mod persist;
+/// The commit record of engine-written files (`storage.json`).
+pub mod state;
 /// Memory rows and the catalog, read together by history queries.
 pub mod store;
+/// The storage consumer on the ring: journal, bars, memory.
+pub mod writer;
 
 pub use aggregate::{Aggregator, BarEvent};
 pub use config::StorageConfig;

@@ -52,9 +52,22 @@ pub struct Inner {
 impl Inner {
     /// The lowest journal index whose tick some memory row (bar or tick) still needs.
     pub fn min_needed_index(&self) -> Option<u64> {
-        let bars = self.bars.iter().flat_map(|m| m.values()).map(|b| b.first_index).min();
-        let ticks = self.ticks.values().filter_map(|v| v.first()).map(|(i, _)| *i).min();
-        [bars, ticks, self.aggregator_min_index].into_iter().flatten().min()
+        let bars = self
+            .bars
+            .iter()
+            .flat_map(|m| m.values())
+            .map(|b| b.first_index)
+            .min();
+        let ticks = self
+            .ticks
+            .values()
+            .filter_map(|v| v.first())
+            .map(|(i, _)| *i)
+            .min();
+        [bars, ticks, self.aggregator_min_index]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -71,7 +84,12 @@ pub struct Store {
 
 impl Store {
     /// A store over the data directory `root` with live base intervals `bases`.
-    pub fn new(root: &Path, registry: Arc<Registry>, bases: &[Interval], catalog: Catalog) -> Store {
+    pub fn new(
+        root: &Path,
+        registry: Arc<Registry>,
+        bases: &[Interval],
+        catalog: Catalog,
+    ) -> Store {
         let import_seen = std::fs::metadata(root.join(IMPORT_MARKER))
             .and_then(|m| m.modified())
             .ok();
@@ -135,7 +153,11 @@ impl Store {
         }
         inner.tick_count += ticks.len();
         for (index, tick) in ticks.drain(..) {
-            inner.ticks.entry(tick.instrument.0).or_default().push((index, tick));
+            inner
+                .ticks
+                .entry(tick.instrument.0)
+                .or_default()
+                .push((index, tick));
         }
         inner.aggregator_min_index = aggregator_min_index;
     }
@@ -224,7 +246,10 @@ impl Store {
             .collect();
         if let Some(id) = id {
             for (slot, base) in self.bases.iter().enumerate() {
-                let any = inner.bars[slot].range((id.0, i64::MIN)..=(id.0, i64::MAX)).next().is_some();
+                let any = inner.bars[slot]
+                    .range((id.0, i64::MIN)..=(id.0, i64::MAX))
+                    .next()
+                    .is_some();
                 if any && !out.contains(base) {
                     out.push(*base);
                 }

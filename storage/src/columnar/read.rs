@@ -139,10 +139,12 @@ impl FileMeta {
                 page_index.offset_index(0).map(|o| o.page_locations()),
                 rows,
                 |index, page| match index {
-                    ColumnIndexMetaData::BYTE_ARRAY(i) => match (i.min_value(page), i.max_value(page)) {
-                        (Some(min), Some(max)) => min <= key && key <= max,
-                        _ => !index.is_null_page(page),
-                    },
+                    ColumnIndexMetaData::BYTE_ARRAY(i) => {
+                        match (i.min_value(page), i.max_value(page)) {
+                            (Some(min), Some(max)) => min <= key && key <= max,
+                            _ => !index.is_null_page(page),
+                        }
+                    }
                     _ => true,
                 },
             );
@@ -172,13 +174,14 @@ impl FileMeta {
         let file = File::open(&self.path).map_err(Error::io("cannot open", &self.path))?;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.arrow.clone())
             .with_row_groups(row_groups)
-            .with_row_selection(RowSelection::from_consecutive_ranges(ranges.into_iter(), offset))
+            .with_row_selection(RowSelection::from_consecutive_ranges(
+                ranges.into_iter(),
+                offset,
+            ))
             .with_batch_size(8192)
             .build()
             .map_err(Error::parquet(&self.path))?;
-        reader
-            .map(|batch| batch.map_err(Error::from))
-            .collect()
+        reader.map(|batch| batch.map_err(Error::from)).collect()
     }
 
     /// Reads the whole file (compaction).

@@ -6,7 +6,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{Decimal128Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder};
+use arrow_array::builder::{
+    Decimal128Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
 use arrow_array::{
     Array, ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray,
     UInt64Array,
@@ -20,7 +22,11 @@ pub const DECIMAL_PRECISION: u8 = 18;
 pub const DECIMAL_SCALE: i8 = 9;
 
 fn decimal(name: &str, nullable: bool) -> Field {
-    Field::new(name, DataType::Decimal128(DECIMAL_PRECISION, DECIMAL_SCALE), nullable)
+    Field::new(
+        name,
+        DataType::Decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
+        nullable,
+    )
 }
 
 fn timestamp(name: &str) -> Field {
@@ -153,11 +159,10 @@ fn decimals(values: impl IntoIterator<Item = Option<i64>>) -> Result<ArrayRef, A
     for v in values {
         builder.append_option(v.map(i128::from));
     }
-    Ok(Arc::new(
-        builder
-            .finish()
-            .with_precision_and_scale(DECIMAL_PRECISION, DECIMAL_SCALE)?,
-    ))
+    Ok(Arc::new(builder.finish().with_precision_and_scale(
+        DECIMAL_PRECISION,
+        DECIMAL_SCALE,
+    )?))
 }
 
 fn timestamps(values: impl IntoIterator<Item = i64>) -> ArrayRef {
@@ -179,7 +184,8 @@ fn strings<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> ArrayRef {
 /// Bar rows as a batch. With `instrument`, the stored layout (every row of that instrument);
 /// without, the served layout.
 pub fn bars_batch(rows: &[BarRow], instrument: Option<&[&str]>) -> Result<RecordBatch, ArrowError> {
-    let bar = |f: fn(&Bar) -> Option<i64>| decimals(rows.iter().map(|r| r.bar.as_ref().and_then(f)));
+    let bar =
+        |f: fn(&Bar) -> Option<i64>| decimals(rows.iter().map(|r| r.bar.as_ref().and_then(f)));
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(10);
     if let Some(names) = instrument {
         columns.push(strings(names.iter().map(|n| Some(*n))));
@@ -202,7 +208,9 @@ pub fn bars_batch(rows: &[BarRow], instrument: Option<&[&str]>) -> Result<Record
             for r in rows {
                 notional.append_option(r.bar.and_then(|b| b.notional));
             }
-            columns.push(Arc::new(notional.finish().with_precision_and_scale(38, 18)?));
+            columns.push(Arc::new(
+                notional.finish().with_precision_and_scale(38, 18)?,
+            ));
             BAR_FILE.clone()
         }
         None => BAR_OUTPUT.clone(),
@@ -211,7 +219,10 @@ pub fn bars_batch(rows: &[BarRow], instrument: Option<&[&str]>) -> Result<Record
 }
 
 /// Tick rows as a batch, stored (with `instrument`) or served layout.
-pub fn ticks_batch(rows: &[TickRow], instrument: Option<&[&str]>) -> Result<RecordBatch, ArrowError> {
+pub fn ticks_batch(
+    rows: &[TickRow],
+    instrument: Option<&[&str]>,
+) -> Result<RecordBatch, ArrowError> {
     let trade = |f: fn(&Price, &Qty) -> i64| {
         decimals(rows.iter().map(|r| match &r.data {
             TickData::Trade { price, size, .. } => Some(f(price, size)),
@@ -230,7 +241,9 @@ pub fn ticks_batch(rows: &[TickRow], instrument: Option<&[&str]>) -> Result<Reco
     }
     columns.push(timestamps(rows.iter().map(|r| r.ts_event)));
     columns.push(timestamps(rows.iter().map(|r| r.ts_recv)));
-    columns.push(Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.seq))));
+    columns.push(Arc::new(UInt64Array::from_iter_values(
+        rows.iter().map(|r| r.seq),
+    )));
     columns.push(strings(rows.iter().map(|r| {
         Some(match r.data {
             TickData::Trade { .. } => "trade",
@@ -262,7 +275,9 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, A
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| ArrowError::SchemaError(format!("column {name:?} is missing or of another type")))
+        .ok_or_else(|| {
+            ArrowError::SchemaError(format!("column {name:?} is missing or of another type"))
+        })
 }
 
 fn opt_i64(array: &Decimal128Array, i: usize) -> Option<i64> {
@@ -322,8 +337,10 @@ pub fn ticks_from_batch(
     let side = column::<StringArray>(batch, "side")?;
     let id = column::<StringArray>(batch, "id")?;
     let [price, size, bid, bid_size, ask, ask_size] =
-        ["price", "size", "bid", "bid_size", "ask", "ask_size"].map(|n| column::<Decimal128Array>(batch, n));
-    let (price, size, bid, bid_size, ask, ask_size) = (price?, size?, bid?, bid_size?, ask?, ask_size?);
+        ["price", "size", "bid", "bid_size", "ask", "ask_size"]
+            .map(|n| column::<Decimal128Array>(batch, n));
+    let (price, size, bid, bid_size, ask, ask_size) =
+        (price?, size?, bid?, bid_size?, ask?, ask_size?);
     for i in 0..batch.num_rows() {
         let t = ts_event.value(i);
         if t < start || t >= end || instrument.value(i) != name {
@@ -334,7 +351,11 @@ pub fn ticks_from_batch(
             "trade" => TickData::Trade {
                 price: Price::from_units(units(price)),
                 size: Qty::from_units(units(size)),
-                side: match side.is_null(i).then_some("").unwrap_or_else(|| side.value(i)) {
+                side: match side
+                    .is_null(i)
+                    .then_some("")
+                    .unwrap_or_else(|| side.value(i))
+                {
                     "buy" => Side::Buy,
                     "sell" => Side::Sell,
                     _ => Side::Unknown,
