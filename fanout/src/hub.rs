@@ -117,6 +117,9 @@ impl Conn {
 
 type Subscribers = ArcSwap<Vec<Arc<Conn>>>;
 
+/// A bar channel's latest bar: instrument name, bar, publication.
+type LatestBar = (Arc<str>, Bar, BarMeta);
+
 /// Subscribers of one instrument's tick channels.
 #[derive(Debug, Default)]
 struct TickSubs {
@@ -163,7 +166,7 @@ pub struct Hub {
     /// Subscribers of channels that do not carry ticks (bars), by key.
     others: Mutex<HashMap<ChannelKey, Vec<Arc<Conn>>>>,
     /// The latest bar per bar channel, with its instrument name and publication number.
-    latest_bars: Mutex<HashMap<ChannelKey, (Arc<str>, Bar, BarMeta)>>,
+    latest_bars: Mutex<HashMap<ChannelKey, LatestBar>>,
     /// Bars published so far (each bar message's `seq`).
     bar_seq: AtomicU64,
     /// Serializes subscriber list updates.

@@ -392,7 +392,7 @@ impl Persister {
         let path = dir.join(part_name(generation));
         write_file(
             &path,
-            &[sorted.clone()],
+            std::slice::from_ref(&sorted),
             file_metadata(dataset, version, &names),
         )?;
         let replaced: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();

@@ -209,7 +209,7 @@ fn pages(
     keep: impl Fn(&ColumnIndexMetaData, usize) -> bool,
 ) -> Vec<Range<usize>> {
     let (Some(index), Some(locations)) = (index, locations) else {
-        return vec![0..rows];
+        return std::iter::once(0..rows).collect();
     };
     let mut out: Vec<Range<usize>> = Vec::new();
     for (page, location) in locations.iter().enumerate() {
@@ -251,6 +251,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)]
     fn ranges_intersect() {
         assert_eq!(intersect(&[0..10, 20..30], &[5..25]), vec![5..10, 20..25]);
         assert_eq!(intersect(&[0..10], &[10..20]), Vec::<Range<usize>>::new());

@@ -351,11 +351,7 @@ pub fn ticks_from_batch(
             "trade" => TickData::Trade {
                 price: Price::from_units(units(price)),
                 size: Qty::from_units(units(size)),
-                side: match side
-                    .is_null(i)
-                    .then_some("")
-                    .unwrap_or_else(|| side.value(i))
-                {
+                side: match if side.is_null(i) { "" } else { side.value(i) } {
                     "buy" => Side::Buy,
                     "sell" => Side::Sell,
                     _ => Side::Unknown,
