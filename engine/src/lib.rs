@@ -19,6 +19,8 @@ pub mod metrics;
 pub mod record;
 pub mod registry;
 pub mod ring;
+/// UTC time text: RFC 3339 and epoch parsing and printing, civil-date helpers.
+pub mod time;
 
 pub use bar::{Bar, Interval};
 pub use cell::TickCell;

@@ -5,3 +5,6 @@
 //! bars and ticks to Parquet under the data directory and serves `/v1/bars` and `/v1/ticks`.
 //! Nothing is implemented here yet, and the engine does not wire this crate in: no tick is
 //! persisted today.
+
+/// History import parsers: Binance klines, Tardis trades, generic OHLCV CSV.
+pub mod import;
