@@ -8,3 +8,5 @@
 
 /// History import parsers: Binance klines, Tardis trades, generic OHLCV CSV.
 pub mod import;
+/// Optional QuestDB sink: ticks and bars over ILP/HTTP, never blocking the caller.
+pub mod questdb;
