@@ -26,10 +26,14 @@ pub mod error;
 pub mod history;
 /// The history routes: `/v1/bars` and `/v1/ticks`.
 pub mod http;
+/// History import parsers: Binance klines, Tardis trades, generic OHLCV CSV.
+pub mod import;
 /// The write-ahead journal of every tick: segments of checksummed blocks.
 pub mod journal;
 /// The persister: Parquet files from memory, commits, compaction, retention.
 pub mod persist;
+/// Optional QuestDB sink: ticks and bars over ILP/HTTP, never blocking the caller.
+pub mod questdb;
 /// The commit record of engine-written files (`storage.json`).
 pub mod state;
 /// Memory rows and the catalog, read together by history queries.
