@@ -21,17 +21,80 @@ use crate::config::{Config, LogFormat};
 #[command(name = "nexamd", version, about)]
 struct Cli {
     /// Config file (default: config/default.toml if present, else the built-in default).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Listen address, overriding [server] listen (e.g. 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Data directory, overriding [engine] data_dir.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Log format, overriding [log] format.
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", global = true)]
     log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Backfill history from a file: bars as given, trades as ticks and 1s/1m bars.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ImportArgs {
+    /// binance-klines, tardis-trades or ohlcv-csv.
+    #[arg(long, value_name = "FORMAT")]
+    format: storage::import::ImportFormat,
+    /// The file to import.
+    file: PathBuf,
+    /// The instrument the rows belong to, as VENUE:SYMBOL.
+    #[arg(long, value_name = "ID")]
+    instrument: String,
+    /// Bar interval (e.g. 1m); by default read from the file.
+    #[arg(long, value_name = "INTERVAL")]
+    interval: Option<engine::Interval>,
+    /// Round values printed with more than 9 fraction digits (binary-float noise such as
+    /// 218102.59507500002) to 1e-9 instead of refusing the file.
+    #[arg(long)]
+    round_excess_digits: bool,
+}
+
+/// `nexamd import`: exit 0 and a summary on stdout, or 1 and the reason on stderr.
+fn import(args: ImportArgs, data_dir: &std::path::Path) -> ExitCode {
+    let options = storage::import::ImportOptions {
+        interval: args.interval,
+        round_excess_digits: args.round_excess_digits,
+    };
+    match storage::backfill::import_file(data_dir, args.format, &args.file, &args.instrument, options) {
+        Ok(report) => {
+            for (interval, count) in &report.bars {
+                println!("imported {count} {interval} bars of {}", args.instrument);
+            }
+            if report.trades > 0 {
+                println!("imported {} trades of {}", report.trades, args.instrument);
+            }
+            if let Some((first, last)) = report.span {
+                println!(
+                    "from {} to {}",
+                    engine::time::format_rfc3339(first),
+                    engine::time::format_rfc3339(last)
+                );
+            }
+            for file in &report.files {
+                println!("wrote {}", file.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("nexamd import: {error}");
+            if error.to_string().contains("more than 9 fraction digits") {
+                eprintln!("nexamd import: values past 1e-9 look like binary-float noise; --round-excess-digits rounds them");
+            }
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -53,6 +116,9 @@ fn main() -> ExitCode {
         config.log.format = format;
     }
     logging::init(config.log.format, &config.log.level);
+    if let Some(Command::Import(args)) = cli.command {
+        return import(args, &config.engine.data_dir);
+    }
     match app::run(config, source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
