@@ -67,7 +67,13 @@ fn import(args: ImportArgs, data_dir: &std::path::Path) -> ExitCode {
         interval: args.interval,
         round_excess_digits: args.round_excess_digits,
     };
-    match storage::backfill::import_file(data_dir, args.format, &args.file, &args.instrument, options) {
+    match storage::backfill::import_file(
+        data_dir,
+        args.format,
+        &args.file,
+        &args.instrument,
+        options,
+    ) {
         Ok(report) => {
             for (interval, count) in &report.bars {
                 println!("imported {count} {interval} bars of {}", args.instrument);
@@ -90,7 +96,9 @@ fn import(args: ImportArgs, data_dir: &std::path::Path) -> ExitCode {
         Err(error) => {
             eprintln!("nexamd import: {error}");
             if error.to_string().contains("more than 9 fraction digits") {
-                eprintln!("nexamd import: values past 1e-9 look like binary-float noise; --round-excess-digits rounds them");
+                eprintln!(
+                    "nexamd import: values past 1e-9 look like binary-float noise; --round-excess-digits rounds them"
+                );
             }
             ExitCode::FAILURE
         }

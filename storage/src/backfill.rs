@@ -134,7 +134,9 @@ pub fn import_file(
             }
             aggregator.finish();
             report.trades = rows.len();
-            report.files.extend(write_tick_files(root, rows, version, &name)?);
+            report
+                .files
+                .extend(write_tick_files(root, rows, version, &name)?);
             aggregator
                 .drain_events()
                 .filter(|e| e.kind == BarEventKind::Final)
@@ -160,7 +162,9 @@ pub fn import_file(
             .map(|b| (instrument.to_owned(), *b))
             .collect();
         report.bars.push((interval, rows.len()));
-        report.files.extend(write_bar_files(root, interval, rows, version, &name)?);
+        report
+            .files
+            .extend(write_bar_files(root, interval, rows, version, &name)?);
     }
     let marker = root.join(IMPORT_MARKER);
     std::fs::write(&marker, version.to_string()).map_err(Error::io("cannot write", &marker))?;

@@ -12,10 +12,10 @@
 //!  HTTP /v1/bars, /v1/ticks = Parquet files ∪ Store, read under one snapshot
 //! ```
 
-/// `nexamd import`: history files into the Parquet datasets.
-pub mod backfill;
 /// Bars from trades: the per-instrument aggregator with its grace period for late trades.
 pub mod aggregate;
+/// `nexamd import`: history files into the Parquet datasets.
+pub mod backfill;
 /// The stored files and their cached metadata.
 pub mod catalog;
 /// Parquet files: schemas, atomic writes, pruned reads.
