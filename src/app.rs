@@ -209,6 +209,7 @@ struct Storage {
     persister: storage::persist::Persister,
     stats: Arc<storage::writer::WriterStats>,
     journal: Option<storage::journal::JournalHandle>,
+    questdb: Option<Arc<storage::questdb::QuestDbSink>>,
 }
 
 impl Storage {
@@ -227,6 +228,7 @@ impl Storage {
         writer.set_sink(hub);
         let stats = writer.stats();
         let journal = writer.journal_handle();
+        let questdb = writer.questdb();
         let persister = storage::persist::Persister::new(
             store.clone(),
             config.storage.clone(),
@@ -239,6 +241,7 @@ impl Storage {
             persister,
             stats,
             journal,
+            questdb,
         })
     }
 }
@@ -403,7 +406,11 @@ pub fn run(config: Config, source: Source) -> Result<()> {
         store: storage.store.clone(),
         max_rows: config.storage.max_rows,
     };
-    let storage_stats = (storage.stats.clone(), storage.journal.clone());
+    let storage_stats = (
+        storage.stats.clone(),
+        storage.journal.clone(),
+        storage.questdb.clone(),
+    );
     let engine = Engine::start(
         &config,
         registry.clone(),

@@ -254,7 +254,7 @@ impl Config {
             return Err(invalid(&key, reason));
         }
         if let Err((key, reason)) = self.storage.validate() {
-            return Err(invalid(key, reason));
+            return Err(invalid(&key, reason));
         }
         if let Some(synthetic) = &self.feeds.synthetic {
             synthetic.validate("feeds.synthetic").map_err(|e| match e {

@@ -16,6 +16,7 @@ use engine::{Registry, Ring};
 use fanout::Hub;
 use feeds::{FeedState, FeedStats};
 use storage::journal::JournalHandle;
+use storage::questdb::QuestDbSink;
 use storage::writer::WriterStats;
 
 /// What the ops routes read.
@@ -35,8 +36,12 @@ struct Inner {
     storage: StorageStats,
 }
 
-/// Storage's counters and the journal's indexes, for `/metrics`.
-pub type StorageStats = (Arc<WriterStats>, Option<JournalHandle>);
+/// Storage's counters, the journal's indexes and the QuestDB sink, for `/metrics`.
+pub type StorageStats = (
+    Arc<WriterStats>,
+    Option<JournalHandle>,
+    Option<Arc<QuestDbSink>>,
+);
 
 impl OpsState {
     /// State over the engine's parts.
@@ -273,7 +278,7 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         .into_response()
 }
 
-fn write_storage_metrics(text: &mut PromText, (stats, journal): &StorageStats) {
+fn write_storage_metrics(text: &mut PromText, (stats, journal, questdb): &StorageStats) {
     let counters = [
         (
             "nexamd_storage_ticks_total",
@@ -354,6 +359,41 @@ fn write_storage_metrics(text: &mut PromText, (stats, journal): &StorageStats) {
             MetricType::Counter,
             "Journal fsyncs.",
             j.fsyncs,
+        );
+    }
+    if let Some(questdb) = questdb {
+        let q = questdb.stats();
+        let counters = [
+            (
+                "nexamd_questdb_sent_rows_total",
+                "Rows QuestDB acknowledged.",
+                q.sent_rows,
+            ),
+            (
+                "nexamd_questdb_dropped_rows_total",
+                "Rows dropped: queue full while QuestDB is slow or down, refused, or unsent at stop.",
+                q.dropped_rows,
+            ),
+            (
+                "nexamd_questdb_send_errors_total",
+                "Failed QuestDB connects and requests.",
+                q.send_errors,
+            ),
+        ];
+        for (name, help, value) in counters {
+            text.single(name, MetricType::Counter, help, value);
+        }
+        text.single(
+            "nexamd_questdb_connected",
+            MetricType::Gauge,
+            "1 when the last QuestDB request succeeded.",
+            u8::from(q.connected),
+        );
+        text.single(
+            "nexamd_questdb_queued_rows",
+            MetricType::Gauge,
+            "Rows waiting for QuestDB.",
+            q.queued_rows,
         );
     }
 }

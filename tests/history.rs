@@ -674,3 +674,77 @@ fn import_refuses_inexact_values_unless_asked_and_imports_trades() {
     assert_eq!(one_second.len(), 1);
     assert_eq!(one_second[0]["trades"], 10);
 }
+
+/// A stand-in QuestDB: answers every HTTP request (`{"ddl":"OK"}` for `/exec`, 204 for
+/// `/write`) and keeps the `/write` bodies.
+fn fake_questdb() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ilp = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = ilp.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let mut length = 0;
+                    let mut header = String::new();
+                    while reader.read_line(&mut header).unwrap_or(0) > 0 && header.trim() != "" {
+                        let lower = header.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        header.clear();
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let reply = if target.starts_with("/exec") {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\"ddl\":\"OK\"}"
+                    } else {
+                        sink.lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&body));
+                        "HTTP/1.1 204 No Content\r\n\r\n"
+                    };
+                    if out.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    (addr, ilp)
+}
+
+#[test]
+fn ticks_and_bars_reach_questdb_when_configured() {
+    let (addr, ilp) = fake_questdb();
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        format!("{CONFIG}\n[storage.questdb]\naddr = \"{addr}\"\nflush_interval_ms = 50\n");
+    let engine = start_with_config(dir.path(), &config);
+    wait_until(
+        Duration::from_secs(10),
+        "trades, quotes and bars in QuestDB",
+        || {
+            let text = ilp.lock().unwrap().clone();
+            (text.contains("nexamd_trades,instrument=SIM:AAA")
+                && text.contains("nexamd_quotes,instrument=SIM:AAA")
+                && text.contains("nexamd_bars,instrument=SIM:AAA,interval=1s"))
+            .then_some(())
+        },
+    );
+    assert!(engine.metric("nexamd_questdb_sent_rows_total").unwrap() > 0.0);
+    assert_eq!(engine.metric("nexamd_questdb_connected"), Some(1.0));
+}

@@ -83,6 +83,8 @@ pub struct StorageConfig {
     pub journal: JournalSettings,
     /// Retention per dataset.
     pub retention: RetentionConfig,
+    /// The optional QuestDB sink (`[storage.questdb]`); absent: off.
+    pub questdb: Option<crate::questdb::QuestDbConfig>,
 }
 
 impl Default for StorageConfig {
@@ -95,6 +97,7 @@ impl Default for StorageConfig {
             max_rows: 1_000_000,
             journal: JournalSettings::default(),
             retention: RetentionConfig::default(),
+            questdb: None,
         }
     }
 }
@@ -113,24 +116,27 @@ impl StorageConfig {
     }
 
     /// Checks values serde cannot: returns the dotted key and the reason.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |key: &str, reason: &str| Err((key.to_owned(), reason.to_owned()));
         if self.max_rows == 0 {
-            return Err(("storage.max_rows", "must be at least 1".into()));
+            return bad("storage.max_rows", "must be at least 1");
         }
         if self.compact_files < 2 {
-            return Err(("storage.compact_files", "must be at least 2".into()));
+            return bad("storage.compact_files", "must be at least 2");
         }
         if self.journal.segment_mib == 0 || self.journal.segment_mib > 4096 {
-            return Err((
-                "storage.journal.segment_mib",
-                "must be between 1 and 4096".into(),
-            ));
+            return bad("storage.journal.segment_mib", "must be between 1 and 4096");
         }
         if self.journal.fsync == FsyncMode::Group && self.journal.group_commit_ms == 0 {
-            return Err((
+            return bad(
                 "storage.journal.group_commit_ms",
-                "must be at least 1 with fsync = \"group\"".into(),
-            ));
+                "must be at least 1 with fsync = \"group\"",
+            );
+        }
+        if let Some(questdb) = &self.questdb
+            && let Err(crate::questdb::QuestDbError::Config { key, reason }) = questdb.validate()
+        {
+            return Err((format!("storage.questdb.{key}"), reason));
         }
         Ok(())
     }

@@ -34,6 +34,9 @@ pub enum Error {
     /// The journal failed.
     #[error("journal: {0}")]
     Journal(#[source] Box<crate::journal::Error>),
+    /// The QuestDB sink could not start.
+    #[error("questdb: {0}")]
+    QuestDb(#[source] Box<crate::questdb::QuestDbError>),
     /// A file under the data directory does not hold what nexamd wrote there.
     #[error("{path}: {message}")]
     Corrupt {

@@ -18,6 +18,7 @@ use crate::catalog::{Catalog, remove_temporaries};
 use crate::config::{FsyncMode, StorageConfig};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, JournalConfig, JournalHandle, SyncPolicy};
+use crate::questdb::QuestDbSink;
 use crate::state::{State, file_generation};
 use crate::store::Store;
 
@@ -72,6 +73,7 @@ pub struct StorageWriter {
     aggregator: Aggregator,
     store: Arc<Store>,
     sink: Option<Arc<dyn BarSink>>,
+    questdb: Option<Arc<QuestDbSink>>,
     batch: Vec<(u64, Tick)>,
     events: Vec<BarEvent>,
     stats: Arc<WriterStats>,
@@ -131,6 +133,7 @@ pub fn open(
         aggregator,
         store: store.clone(),
         sink: None,
+        questdb: None,
         batch: Vec::with_capacity(8192),
         events: Vec::new(),
         stats,
@@ -139,6 +142,11 @@ pub fn open(
         last_error_log: None,
         fallback_index: 0,
     };
+    if let Some(questdb) = config.questdb.clone().filter(|_| config.enabled) {
+        let sink = QuestDbSink::start(questdb, registry.clone())
+            .map_err(|e| Error::QuestDb(Box::new(e)))?;
+        writer.questdb = Some(Arc::new(sink));
+    }
     if config.enabled {
         let journal_config = JournalConfig {
             segment_bytes: config.journal.segment_mib << 20,
@@ -203,6 +211,11 @@ impl StorageWriter {
         self.stats.clone()
     }
 
+    /// The QuestDB sink, if configured (for its counters).
+    pub fn questdb(&self) -> Option<Arc<QuestDbSink>> {
+        self.questdb.clone()
+    }
+
     /// The journal's shared handle (durable and written indexes), if it runs.
     pub fn journal_handle(&self) -> Option<JournalHandle> {
         self.journal.as_ref().map(Journal::handle)
@@ -226,6 +239,10 @@ impl StorageWriter {
         self.fallback_index = self.fallback_index.max(index);
         self.aggregator.on_tick(index, tick, false);
         self.batch.push((index, *tick));
+        if let Some(questdb) = &self.questdb {
+            // Never blocks: a full queue drops the row and counts it.
+            questdb.on_tick(tick);
+        }
     }
 
     /// After each batch read from the ring: write the journal block, move watermarks on,
@@ -254,6 +271,14 @@ impl StorageWriter {
     /// rebuilt on the next start.
     pub fn close(mut self) {
         self.hand_over();
+        if let Some(questdb) = self.questdb.take().and_then(|q| Arc::into_inner(q)) {
+            let stats = questdb.stop();
+            tracing::info!(
+                sent = stats.sent_rows,
+                dropped = stats.dropped_rows,
+                "QuestDB sink stopped"
+            );
+        }
         if let Some(journal) = self.journal.take()
             && let Err(e) = journal.close()
         {
@@ -271,6 +296,9 @@ impl StorageWriter {
                 BarEventKind::Closed => self.stats.bars_closed.add_single_writer(1),
                 BarEventKind::Amended => self.stats.bars_amended.add_single_writer(1),
                 BarEventKind::Final => continue,
+            }
+            if let Some(questdb) = &self.questdb {
+                questdb.on_bar(&event.bar);
             }
             if let Some(sink) = &self.sink
                 && let Some(instrument) = self.store.registry().get(event.bar.instrument)
