@@ -305,6 +305,15 @@ mod tests {
             ("[feeds.synthetic]\nrat = 5", "`feeds.synthetic.rat`"),
             ("[feeds.nasdaq]\nurl = \"x\"", "`feeds.nasdaq`"),
             ("[engine]\nring_capacty = 8", "`engine.ring_capacty`"),
+            ("[storage]\ngrace = 5", "`storage.grace`"),
+            (
+                "[storage.journal]\nfsync_ms = 5",
+                "`storage.journal.fsync_ms`",
+            ),
+            (
+                "[storage.questdb]\naddr = \"h:1\"\nhost = 1",
+                "`storage.questdb.host`",
+            ),
         ] {
             let message = error(text);
             assert!(message.contains("test.toml"), "{message}");
@@ -326,6 +335,19 @@ mod tests {
                 "[feeds.synthetic]\nrate = \"fast\"",
                 "`feeds.synthetic.rate`",
             ),
+            ("[storage]\nmax_rows = 0", "`storage.max_rows`"),
+            (
+                "[storage.journal]\nfsync = \"sometimes\"",
+                "`storage.journal.fsync`",
+            ),
+            (
+                "[storage.retention]\nticks_days = -1",
+                "`storage.retention.ticks_days`",
+            ),
+            (
+                "[storage.questdb]\naddr = \"nowhere\"",
+                "`storage.questdb.addr`",
+            ),
         ] {
             let message = error(text);
             assert!(message.contains("test.toml"), "{message}");
@@ -334,6 +356,20 @@ mod tests {
                 "{text}: {message}"
             );
         }
+    }
+
+    #[test]
+    fn every_example_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "{seen} configs in {}", dir.display());
     }
 
     #[test]
