@@ -1,0 +1,403 @@
+//! Storage below the HTTP layer, on real files in a temporary data directory: the seam between
+//! memory and Parquet, resampling and fill, pruning, compaction, retention, recovery of an
+//! interrupted cycle.
+
+use std::sync::Arc;
+
+use engine::{Bar, InstrumentId, Interval, Price, Qty, Registry, Side, Tick, Trade};
+use storage::StorageConfig;
+use storage::aggregate::{BarEvent, BarEventKind};
+use storage::catalog::Dataset;
+use storage::columnar::read::FileMeta;
+use storage::history::{BarQuery, Fill, Range, TickQuery, query_bars, query_ticks};
+use storage::persist::{Persister, write_bar_files};
+use storage::state::{State, part_name};
+use storage::store::Store;
+use storage::writer::{BASES, WriterStats};
+
+const S: i64 = 1_000_000_000;
+/// 2024-01-02T00:00:00Z
+const DAY: i64 = 1_704_153_600 * S;
+
+fn p(units: i64) -> Price {
+    Price::from_units(units * 1_000_000)
+}
+
+fn bar(id: InstrumentId, interval: Interval, ts: i64, close: i64) -> Bar {
+    let mut b = Bar::from_trade(id, interval, ts, p(close), Qty::from_units(2_000_000_000));
+    b.push_trade(p(close + 1), Qty::from_units(1_000_000_000));
+    b.close = p(close);
+    b
+}
+
+fn setup() -> (tempfile::TempDir, Arc<Store>, Arc<Registry>) {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::new());
+    let store = Arc::new(Store::new(
+        dir.path(),
+        registry.clone(),
+        &BASES,
+        Default::default(),
+    ));
+    (dir, store, registry)
+}
+
+fn query(instrument: &str, interval: &str, start: i64, end: i64) -> BarQuery {
+    BarQuery {
+        instrument: instrument.into(),
+        interval: interval.parse().unwrap(),
+        range: Range {
+            start,
+            end,
+            limit: None,
+            cursor: None,
+        },
+        fill: Fill::None,
+    }
+}
+
+fn final_event(b: Bar, index: u64) -> BarEvent {
+    BarEvent {
+        kind: BarEventKind::Final,
+        bar: b,
+        first_index: index,
+    }
+}
+
+fn trade_tick(id: InstrumentId, ts: i64, price: i64) -> Tick {
+    let mut t = Tick::trade(
+        id,
+        ts,
+        ts + 10,
+        Trade {
+            price: p(price),
+            size: Qty::from_units(1_000_000_000),
+            side: Side::Buy,
+            id: 7,
+        },
+    );
+    t.seq = ts as u64;
+    t
+}
+
+#[test]
+fn rows_are_served_once_across_the_seam_and_after_persisting() {
+    let (dir, store, registry) = setup();
+    let a = registry.intern("SIM:AAA").unwrap();
+    let b = registry.intern("SIM:BBB").unwrap();
+    // 10 final 1s bars for two instruments, and 20 ticks.
+    let events: Vec<BarEvent> = (0..10)
+        .flat_map(|i| {
+            [
+                final_event(bar(a, Interval::SECOND, DAY + i * S, 100 + i), 1),
+                final_event(bar(b, Interval::SECOND, DAY + i * S, 500 + i), 1),
+            ]
+        })
+        .collect();
+    let mut ticks: Vec<(u64, Tick)> = (0..20)
+        .map(|i| (i as u64 + 1, trade_tick(a, DAY + i * S / 2, 100)))
+        .collect();
+    store.apply(events, &mut ticks, None);
+    let before = query_bars(
+        &store,
+        &query("SIM:AAA", "1s", DAY, DAY + 10 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(before.rows.len(), 10);
+
+    let stats = Arc::new(WriterStats::default());
+    let mut persister = Persister::new(
+        store.clone(),
+        StorageConfig::default(),
+        State::default(),
+        stats.clone(),
+    );
+    assert!(persister.persist().unwrap() >= 2);
+    // Memory is empty now; the same rows come from Parquet.
+    assert!(store.lock().bars[0].is_empty());
+    assert_eq!(store.lock().tick_count, 0);
+    let after = query_bars(
+        &store,
+        &query("SIM:AAA", "1s", DAY, DAY + 10 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(after.rows, before.rows);
+    let ticks = query_ticks(
+        &store,
+        &TickQuery {
+            instrument: "SIM:AAA".into(),
+            trades: Some(true),
+            range: Range {
+                start: DAY,
+                end: DAY + 60 * S,
+                limit: None,
+                cursor: None,
+            },
+        },
+        1000,
+    )
+    .unwrap();
+    assert_eq!(ticks.rows.len(), 20);
+    let state = State::load(dir.path()).unwrap();
+    assert_eq!(state.generation, 1);
+    assert_eq!(state.ticks_through, 20);
+    assert_eq!(state.persisted["SIM:AAA"]["1s"], DAY + 9 * S);
+    // A bar that is also in memory (a newer version) replaces the stored one, once.
+    let newer = bar(a, Interval::SECOND, DAY + 3 * S, 999);
+    store.apply([final_event(newer, 30)], &mut Vec::new(), None);
+    let merged = query_bars(
+        &store,
+        &query("SIM:AAA", "1s", DAY, DAY + 10 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(merged.rows.len(), 10);
+    assert_eq!(merged.rows[3].bar.unwrap().close, p(999));
+}
+
+#[test]
+fn resampling_folds_the_coarsest_dividing_base_and_fill_covers_holes() {
+    let (_dir, store, registry) = setup();
+    let a = registry.intern("SIM:AAA").unwrap();
+    // 1m bars at minutes 0, 1, 2, 5 of the day: minutes 3 and 4 are empty.
+    let events: Vec<BarEvent> = [0, 1, 2, 5]
+        .iter()
+        .map(|m| final_event(bar(a, Interval::MINUTE, DAY + m * 60 * S, 100 + m), 1))
+        .collect();
+    store.apply(events, &mut Vec::new(), None);
+    let five = query_bars(
+        &store,
+        &query("SIM:AAA", "5m", DAY, DAY + 600 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(five.base, Interval::MINUTE);
+    assert_eq!(five.rows.len(), 2);
+    let first = five.rows[0].bar.unwrap();
+    assert_eq!((first.ts, first.open, first.close), (DAY, p(100), p(102)));
+    assert_eq!(first.high, p(103));
+    assert_eq!(first.volume, Qty::from_units(9_000_000_000));
+    assert_eq!(first.trades, Some(6));
+
+    let mut q = query("SIM:AAA", "1m", DAY, DAY + 6 * 60 * S);
+    q.fill = Fill::Null;
+    let null = query_bars(&store, &q, 1000, i64::MAX).unwrap();
+    assert_eq!(null.rows.len(), 6);
+    assert_eq!(null.rows[3].bar, None);
+    assert_eq!(null.rows[3].ts, DAY + 180 * S);
+    q.fill = Fill::Prev;
+    let prev = query_bars(&store, &q, 1000, i64::MAX).unwrap();
+    let carried = prev.rows[4].bar.unwrap();
+    assert_eq!(
+        (carried.open, carried.close, carried.volume),
+        (p(102), p(102), Qty::ZERO)
+    );
+    assert_eq!(carried.vwap(), None);
+    // Only buckets before "now" are filled.
+    let cut = query_bars(&store, &q, 1000, DAY + 4 * 60 * S).unwrap();
+    assert_eq!(
+        cut.rows.iter().map(|r| r.ts).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 5].map(|m| DAY + m * 60 * S)
+    );
+}
+
+#[test]
+fn one_instruments_query_decodes_only_its_pages() {
+    let (dir, _store, _registry) = setup();
+    // One day of 1m bars for 50 instruments in one file.
+    let rows: Vec<(String, Bar)> = (0..50)
+        .flat_map(|i| {
+            (0..1440).map(move |m| {
+                (
+                    format!("SIM:I{i:02}"),
+                    bar(InstrumentId(i), Interval::MINUTE, DAY + m * 60 * S, 100),
+                )
+            })
+        })
+        .collect();
+    let files = write_bar_files(dir.path(), Interval::MINUTE, rows, 1, &part_name(1)).unwrap();
+    let meta = FileMeta::load(&files[0]).unwrap();
+    assert_eq!(meta.rows, 72_000);
+    assert!(meta.has("SIM:I07") && !meta.has("SIM:ZZZ"));
+    let decoded: usize = meta
+        .read("SIM:I07", DAY, DAY + 86_400 * S)
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert!(
+        (1440..=1440 + 2 * 1024).contains(&decoded),
+        "decoded {decoded} rows"
+    );
+    // An hour of it: the time column's page index narrows it further.
+    let hour: usize = meta
+        .read("SIM:I07", DAY + 3600 * S, DAY + 7200 * S)
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert!((60..=2 * 1024).contains(&hour), "decoded {hour} rows");
+}
+
+#[test]
+fn compaction_merges_a_days_files_and_retention_spares_imports() {
+    let (dir, store, registry) = setup();
+    let a = registry.intern("SIM:AAA").unwrap();
+    let config = StorageConfig {
+        compact_files: 2,
+        ..StorageConfig::default()
+    };
+    let stats = Arc::new(WriterStats::default());
+    let mut persister = Persister::new(store.clone(), config, State::default(), stats.clone());
+    for cycle in 0..4 {
+        let events = (0..5)
+            .map(|i| final_event(bar(a, Interval::SECOND, DAY + (cycle * 5 + i) * S, 100), 1));
+        store.apply(events, &mut Vec::new(), None);
+        persister.persist().unwrap();
+    }
+    assert_eq!(
+        store
+            .lock()
+            .catalog
+            .files(Dataset::Bars(Interval::SECOND))
+            .len(),
+        4
+    );
+    let before = query_bars(
+        &store,
+        &query("SIM:AAA", "1s", DAY, DAY + 60 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    // "Today" is the bars' day: more than compact_files files are merged.
+    persister.compact(DAY + 3600 * S).unwrap();
+    let files = store
+        .lock()
+        .catalog
+        .files(Dataset::Bars(Interval::SECOND))
+        .to_vec();
+    assert_eq!(files.len(), 1);
+    let on_disk = std::fs::read_dir(files[0].path.parent().unwrap())
+        .unwrap()
+        .count();
+    assert_eq!(on_disk, 1);
+    let after = query_bars(
+        &store,
+        &query("SIM:AAA", "1s", DAY, DAY + 60 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(after.rows, before.rows);
+
+    // An imported file on the same day survives retention; the engine's files do not.
+    let imported = write_bar_files(
+        dir.path(),
+        Interval::SECOND,
+        vec![("SIM:AAA".into(), bar(a, Interval::SECOND, DAY + 100 * S, 1))],
+        1,
+        "import-1.parquet",
+    )
+    .unwrap();
+    let mut catalog = (*store.lock().catalog).clone();
+    catalog.add(
+        Dataset::Bars(Interval::SECOND),
+        Arc::new(FileMeta::load(&imported[0]).unwrap()),
+    );
+    store.lock().catalog = Arc::new(catalog);
+    let removed = persister.expire(DAY + 40 * 86_400 * S).unwrap();
+    assert_eq!(removed, 1);
+    assert!(imported[0].exists());
+    assert!(!files[0].path.exists());
+}
+
+#[test]
+fn files_of_an_uncommitted_cycle_are_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::new());
+    let a = registry.intern("SIM:AAA").unwrap();
+    let committed = write_bar_files(
+        dir.path(),
+        Interval::SECOND,
+        vec![("SIM:AAA".into(), bar(a, Interval::SECOND, DAY, 1))],
+        1,
+        &part_name(1),
+    )
+    .unwrap();
+    let orphan = write_bar_files(
+        dir.path(),
+        Interval::SECOND,
+        vec![("SIM:AAA".into(), bar(a, Interval::SECOND, DAY + S, 2))],
+        2,
+        &part_name(2),
+    )
+    .unwrap();
+    State {
+        generation: 1,
+        ..State::default()
+    }
+    .commit(dir.path())
+    .unwrap();
+    let config = StorageConfig {
+        enabled: false,
+        ..StorageConfig::default()
+    };
+    let (_writer, store, _state, recovered) =
+        storage::writer::open(dir.path(), &config, registry).unwrap();
+    assert_eq!(recovered.uncommitted_removed, 1);
+    assert!(committed[0].exists() && !orphan[0].exists());
+    let rows = query_bars(
+        &store,
+        &query("SIM:AAA", "1s", DAY, DAY + 10 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(rows.rows.len(), 1);
+}
+
+#[test]
+fn the_writer_rebuilds_open_bars_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig::default();
+    let now = engine::clock::now_ns();
+    let start = now - now.rem_euclid(60 * S);
+    {
+        let registry = Arc::new(Registry::new());
+        let a = registry.intern("SIM:AAA").unwrap();
+        let (mut writer, _store, _state, _) =
+            storage::writer::open(dir.path(), &config, registry).unwrap();
+        for i in 0..5 {
+            writer.on_tick(&trade_tick(a, start + i * 10_000_000, 100 + i));
+        }
+        writer.on_batch_end();
+        writer.close();
+    }
+    // A new process: other ids, the same names.
+    let registry = Arc::new(Registry::new());
+    registry.intern("SIM:ZZZ").unwrap();
+    let (mut writer, store, _state, recovered) =
+        storage::writer::open(dir.path(), &config, registry.clone()).unwrap();
+    assert_eq!(recovered.replayed, 5);
+    let a = registry.id("SIM:AAA").unwrap();
+    // The bar of those five trades closes once the watermark passes its end.
+    writer.on_tick(&trade_tick(a, start + 61 * S, 1));
+    writer.on_batch_end();
+    let got = query_bars(
+        &store,
+        &query("SIM:AAA", "1m", start, start + 60 * S),
+        1000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(got.rows.len(), 1);
+    let b = got.rows[0].bar.unwrap();
+    assert_eq!((b.open, b.close, b.trades), (p(100), p(104), Some(5)));
+}
