@@ -271,7 +271,7 @@ impl StorageWriter {
     /// rebuilt on the next start.
     pub fn close(mut self) {
         self.hand_over();
-        if let Some(questdb) = self.questdb.take().and_then(|q| Arc::into_inner(q)) {
+        if let Some(questdb) = self.questdb.take().and_then(Arc::into_inner) {
             let stats = questdb.stop();
             tracing::info!(
                 sent = stats.sent_rows,
