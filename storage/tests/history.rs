@@ -401,3 +401,48 @@ fn the_writer_rebuilds_open_bars_from_the_journal() {
     let b = got.rows[0].bar.unwrap();
     assert_eq!((b.open, b.close, b.trades), (p(100), p(104), Some(5)));
 }
+
+#[test]
+fn journal_segments_go_once_parquet_holds_their_ticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        journal: storage::config::JournalSettings {
+            segment_mib: 1,
+            ..Default::default()
+        },
+        ..StorageConfig::default()
+    };
+    let registry = Arc::new(Registry::new());
+    let a = registry.intern("SIM:AAA").unwrap();
+    let (mut writer, store, state, _) =
+        storage::writer::open(dir.path(), &config, registry).unwrap();
+    let stats = writer.stats();
+    let mut persister = Persister::new(store.clone(), config.clone(), state, stats.clone());
+    // About 2.5 MiB of journal: three segments, all in the past so every bar becomes final.
+    let start = DAY;
+    for i in 0..40_000 {
+        writer.on_tick(&trade_tick(a, start + i * 1_000_000, 100));
+        if i % 4096 == 4095 {
+            writer.on_batch_end();
+        }
+    }
+    writer.on_idle();
+    let segments = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("journal"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "wal")
+            })
+            .count()
+    };
+    assert!(segments(dir.path()) >= 3);
+    persister.persist().unwrap();
+    writer.on_idle();
+    assert_eq!(segments(dir.path()), 1, "only the active segment is left");
+    assert!(stats.segments_deleted.get() >= 2);
+    writer.close();
+}
