@@ -1,5 +1,14 @@
-//! Portfolio core: portfolios, transactions, cost basis and live revaluation.
+//! Portfolio core: portfolios, transactions, cost basis, live revaluation and risk.
 //!
-//! Planned (issue "Portfolio core"): a gating ring consumer that revalues the positions that
-//! hold each ticking instrument, SQLite persistence and the `/v1/portfolios` routes. Nothing is
-//! implemented here yet, and the engine does not wire this crate in.
+//! ```text
+//!  REST /v1/portfolios ──► service ──► SQLite (db)        transactions are the record
+//!                              │ ledger: holdings, cash, realized P&L (FIFO or average)
+//!                              ▼
+//!  ring ──► live book (gating consumer): last trade prices, FX rates, per-tick revaluation of
+//!           the positions holding the instrument ──► throttled valuations ──► portfolio.<id>
+//! ```
+
+/// The shared model: portfolios, transactions, valuations, the history trait.
+pub mod model;
+
+pub use model::{CostBasis, Portfolio, PortfolioId, Transaction, TxKind, Valuation};
