@@ -8,6 +8,10 @@
 //!           the positions holding the instrument ──► throttled valuations ──► portfolio.<id>
 //! ```
 
+/// Instrument currencies and FX rate instruments (`[portfolio]`).
+pub mod currency;
+/// Holdings, cash and realized P&L from transactions (FIFO or average cost).
+pub mod ledger;
 /// The shared model: portfolios, transactions, valuations, the history trait.
 pub mod model;
 

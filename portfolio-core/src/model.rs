@@ -174,5 +174,21 @@ pub struct Valuation {
 pub trait PriceHistory: Send + Sync + std::fmt::Debug {
     /// The close (last trade price) of each UTC day with trades in `[start, end)` (ns), as
     /// (day start ns, close), oldest first.
-    fn daily_closes(&self, instrument: &str, start: i64, end: i64) -> Result<Vec<(i64, Price)>, String>;
+    fn daily_closes(
+        &self,
+        instrument: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, Price)>, String>;
+}
+
+/// The live side of the portfolios (the revaluation consumer), as the service sees it.
+pub trait Live: Send + Sync + std::fmt::Debug {
+    /// `portfolio` was created, or its transactions changed and `ledger` is its new state:
+    /// revalue it and publish a valuation now.
+    fn update(&self, portfolio: &Portfolio, ledger: &crate::ledger::Ledger);
+    /// `id` was deleted.
+    fn remove(&self, id: PortfolioId);
+    /// The current valuation of `id`, if it is live.
+    fn valuation(&self, id: PortfolioId) -> Option<Valuation>;
 }
