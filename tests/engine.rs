@@ -48,7 +48,7 @@ fn runs_the_default_config_serves_ops_endpoints_and_stops_on_sigterm() {
         "nexamd_consumer_lag{consumer=\"fanout\",gating=\"false\"}",
         "nexamd_consumer_lapped_total{consumer=\"fanout\",gating=\"false\"} 0",
         "nexamd_feed_state{feed=\"synthetic\",state=\"live\"} 1",
-        "nexamd_instruments 100",
+        "nexamd_instruments 103",
     ] {
         assert!(metrics.contains(family), "missing {family} in\n{metrics}");
     }

@@ -18,6 +18,7 @@
 
 mod generator;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use engine::{InstrumentId, Registry, Tick, clock};
@@ -66,6 +67,21 @@ pub struct SyntheticConfig {
     pub trade_ratio: f64,
     /// Mean annualized volatility.
     pub volatility: f64,
+    /// FX pairs (or other instruments) simulated beside the generated ones, by name, with
+    /// their starting price; they move at a quarter of `volatility`.
+    pub fx: BTreeMap<String, f64>,
+}
+
+/// The default FX pairs: EUR/USD, GBP/USD and USD/JPY.
+pub fn default_fx() -> BTreeMap<String, f64> {
+    [
+        ("SIM:EURUSD", 1.085),
+        ("SIM:GBPUSD", 1.27),
+        ("SIM:USDJPY", 151.2),
+    ]
+    .into_iter()
+    .map(|(name, mid)| (name.to_owned(), mid))
+    .collect()
 }
 
 impl Default for SyntheticConfig {
@@ -77,6 +93,7 @@ impl Default for SyntheticConfig {
             seed: 42,
             trade_ratio: 0.25,
             volatility: 0.3,
+            fx: default_fx(),
         }
     }
 }
@@ -118,6 +135,15 @@ impl SyntheticConfig {
                 format!("must be between 0 and 1, got {}", self.trade_ratio),
             ));
         }
+        for (name, mid) in &self.fx {
+            engine::registry::validate_name(name).map_err(|e| bad("fx", e.to_string()))?;
+            if !(mid.is_finite() && *mid > 0.0 && *mid < 1e6) {
+                return Err(bad(
+                    &format!("fx.{name}"),
+                    format!("must be a price between 0 and 1e6, got {mid}"),
+                ));
+            }
+        }
         if !(self.volatility.is_finite() && (0.0..=5.0).contains(&self.volatility)) {
             return Err(bad(
                 "volatility",
@@ -129,10 +155,16 @@ impl SyntheticConfig {
 
     /// The instrument names to simulate.
     pub fn instrument_names(&self) -> Vec<String> {
-        match &self.instruments {
+        let mut names = match &self.instruments {
             Instruments::Names(names) => names.clone(),
             Instruments::Count(n) => (0..*n).map(generated_name).collect(),
+        };
+        for name in self.fx.keys() {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
         }
+        names
     }
 
     fn params(&self) -> GeneratorParams {
@@ -194,7 +226,21 @@ impl Feed for SyntheticFeed {
 }
 
 async fn run(config: SyntheticConfig, ids: Vec<InstrumentId>, mut ctx: FeedContext) -> Result<()> {
-    let mut generator = Generator::new(&ids, config.params());
+    // FX pairs start at their configured price; the rest draw theirs from the seed.
+    let fx: Vec<(InstrumentId, f64)> = config
+        .fx
+        .iter()
+        .filter_map(|(name, mid)| Some((ctx.registry.id(name)?, *mid)))
+        .collect();
+    let plain: Vec<InstrumentId> = ids
+        .iter()
+        .copied()
+        .filter(|id| !fx.iter().any(|(f, _)| f == id))
+        .collect();
+    let mut generator = Generator::new(&plain, config.params());
+    for (id, mid) in fx {
+        generator.add_fixed(id, mid, config.volatility / 4.0, config.rate);
+    }
     let mut batch: Vec<Tick> = Vec::with_capacity(BATCH);
     let rate = u128::from(config.rate);
     let max_backlog = config.rate; // one second of ticks
@@ -259,7 +305,9 @@ mod tests {
         assert_eq!(generated_name(26), "SIM:ABA");
         assert_eq!(generated_name(MAX_GENERATED_INSTRUMENTS - 1), "SIM:ZZZ");
         let config = SyntheticConfig::default();
-        assert_eq!(config.instrument_names().len(), 100);
+        // 100 generated names and the three default FX pairs.
+        assert_eq!(config.instrument_names().len(), 103);
+        assert!(config.instrument_names().contains(&"SIM:EURUSD".to_owned()));
     }
 
     #[test]
@@ -267,7 +315,11 @@ mod tests {
         let config: SyntheticConfig =
             toml::from_str("instruments = [\"SIM:EURUSD\", \"SIM:X\"]\nrate = 500\nseed = 1")
                 .unwrap();
-        assert_eq!(config.instrument_names(), ["SIM:EURUSD", "SIM:X"]);
+        // A listed FX pair is not added twice.
+        assert_eq!(
+            config.instrument_names(),
+            ["SIM:EURUSD", "SIM:X", "SIM:GBPUSD", "SIM:USDJPY"]
+        );
         assert_eq!(
             (config.rate, config.seed, config.trade_ratio),
             (500, 1, 0.25)
@@ -343,6 +395,7 @@ mod tests {
             read += consumer.poll(1024, |_| {}).unwrap() as u64;
         }
         assert_eq!(read, stats.ticks.get(), "every published tick was read");
-        assert_eq!(registry.len(), 10);
+        // Ten generated instruments and the three default FX pairs.
+        assert_eq!(registry.len(), 13);
     }
 }

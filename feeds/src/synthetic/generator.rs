@@ -136,6 +136,22 @@ impl Generator {
         }
     }
 
+    /// Adds an FX pair (or any instrument with a known price) starting at `mid`, with an
+    /// annualized volatility of `sigma`, a tick of 1e-5 (0.001 from 50 up) and a spread of
+    /// 1 basis point.
+    pub fn add_fixed(&mut self, id: InstrumentId, mid: f64, sigma: f64, rate: u64) {
+        self.instruments.push(SimInstrument {
+            id,
+            mid,
+            sigma,
+            tick: if mid < 50.0 { 10_000 } else { 1_000_000 },
+            half_spread: 0.5 / 10_000.0,
+            next_trade_id: 1,
+        });
+        let dt = self.instruments.len() as f64 / rate.max(1) as f64 / TRADING_YEAR_SECS;
+        (self.dt, self.sqrt_dt) = (dt, dt.sqrt());
+    }
+
     /// The next tick, stamped with `ts` as both event and receive time.
     pub fn next_tick(&mut self, ts: i64) -> Tick {
         let index = self.rng.below(self.instruments.len() as u64) as usize;
