@@ -16,6 +16,8 @@ pub mod fixed;
 pub mod json;
 pub mod latency;
 pub mod metrics;
+/// Handles between domain crates: valuations to the fanout, portfolio visibility.
+pub mod publish;
 pub mod record;
 pub mod registry;
 pub mod ring;

@@ -8,8 +8,12 @@
 //!           the positions holding the instrument ──► throttled valuations ──► portfolio.<id>
 //! ```
 
+/// The live book: per-tick revaluation and throttled publication.
+pub mod book;
 /// Instrument currencies and FX rate instruments (`[portfolio]`).
 pub mod currency;
+/// Valuations as JSON (REST and WebSocket).
+pub mod json;
 /// Holdings, cash and realized P&L from transactions (FIFO or average cost).
 pub mod ledger;
 /// The shared model: portfolios, transactions, valuations, the history trait.

@@ -192,3 +192,13 @@ pub trait Live: Send + Sync + std::fmt::Debug {
     /// The current valuation of `id`, if it is live.
     fn valuation(&self, id: PortfolioId) -> Option<Valuation>;
 }
+
+/// Market data the live book needs when a portfolio starts holding an instrument: its last
+/// trade and the previous UTC day's close (wired in `src/` from the fanout's latest values
+/// and storage).
+pub trait MarketData: Send + Sync + std::fmt::Debug {
+    /// The price of the instrument's last trade seen by the engine.
+    fn last_trade(&self, instrument: &str) -> Option<Price>;
+    /// The last trade price before `day_start` (ns): the previous day's close.
+    fn close_before(&self, instrument: &str, day_start: i64) -> Option<Price>;
+}
