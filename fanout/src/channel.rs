@@ -22,7 +22,12 @@ pub enum Channel {
         /// The instrument.
         instrument: InstrumentId,
     },
+    /// Valuations of a portfolio (whether it exists for the client is checked by the hub).
+    Portfolio(u64),
 }
+
+/// Largest portfolio id a channel can name (ids share the key with the channel kind).
+pub const MAX_PORTFOLIO_ID: u64 = (1 << 48) - 1;
 
 /// A compact, hashable channel identity used on the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,10 +90,13 @@ impl Channel {
                     instrument: instrument(symbol)?,
                 })
             }
-            "portfolio" => Err(ChannelError {
-                code: "unknown_portfolio",
-                message: format!("unknown portfolio {rest:?}"),
-            }),
+            "portfolio" => match rest.parse::<u64>() {
+                Ok(id) if (1..=MAX_PORTFOLIO_ID).contains(&id) => Ok(Channel::Portfolio(id)),
+                _ => Err(ChannelError {
+                    code: "unknown_portfolio",
+                    message: format!("unknown portfolio {rest:?}"),
+                }),
+            },
             _ => Err(bad(format!("bad channel {name:?}: unknown kind {kind:?}"))),
         }
     }
@@ -102,15 +110,17 @@ impl Channel {
                 interval,
                 instrument,
             } => (3, u64::from(interval), instrument),
+            Channel::Portfolio(id) => return ChannelKey(4 << 56 | (id & MAX_PORTFOLIO_ID)),
         };
         ChannelKey(kind << 56 | interval << 48 | u64::from(id.0))
     }
 
-    /// The channel's instrument.
-    pub fn instrument(self) -> InstrumentId {
+    /// The channel's instrument; none for a portfolio.
+    pub fn instrument(self) -> Option<InstrumentId> {
         match self {
-            Channel::Trades(id) | Channel::Quotes(id) => id,
-            Channel::Bars { instrument, .. } => instrument,
+            Channel::Trades(id) | Channel::Quotes(id) => Some(id),
+            Channel::Bars { instrument, .. } => Some(instrument),
+            Channel::Portfolio(_) => None,
         }
     }
 
@@ -145,6 +155,7 @@ mod tests {
     #[case("quotes.KRAKEN:BTC/USD", Channel::Quotes(InstrumentId(1)))]
     #[case("bars.1s.SIM:AAA", Channel::Bars { interval: 0, instrument: InstrumentId(0) })]
     #[case("bars.1m.KRAKEN:BTC/USD", Channel::Bars { interval: 1, instrument: InstrumentId(1) })]
+    #[case("portfolio.42", Channel::Portfolio(42))]
     fn parses_valid_channels(#[case] name: &str, #[case] expected: Channel) {
         assert_eq!(Channel::parse(name, &registry()), Ok(expected));
     }
@@ -160,7 +171,9 @@ mod tests {
     #[case("bars.SIM:AAA", "bad_channel")]
     #[case("bars.7m.SIM:AAA", "bad_channel")]
     #[case("bars.1m.SIM:NOPE", "unknown_instrument")]
-    #[case("portfolio.42", "unknown_portfolio")]
+    #[case("portfolio.abc", "unknown_portfolio")]
+    #[case("portfolio.0", "unknown_portfolio")]
+    #[case("portfolio.-1", "unknown_portfolio")]
     fn refuses_bad_channels(#[case] name: &str, #[case] code: &str) {
         let error = Channel::parse(name, &registry()).unwrap_err();
         assert_eq!(error.code, code, "{name}: {}", error.message);
@@ -183,6 +196,7 @@ mod tests {
             }
             .key(),
             Channel::Trades(InstrumentId(8)).key(),
+            Channel::Portfolio(7).key(),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len());

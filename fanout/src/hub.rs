@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use engine::latency::LatencyHistogram;
 use engine::metrics::{Counter, MetricType, PromText};
+use engine::publish::{PortfolioDirectory, ValuationSink};
 use engine::{Bar, BarSink, Gap, Registry, Tick, TickKind};
 use tokio::sync::Notify;
 
@@ -29,6 +30,7 @@ use crate::encode::{BarMeta, write_bar, write_tick};
 use crate::latest::LatestTable;
 use crate::protocol::{ReqId, channels_message, empty_snapshot_message, gap_message};
 use crate::queue::{Outgoing, Push, Queue};
+use axum::extract::ws::Utf8Bytes;
 
 /// Close code for a slow consumer.
 pub const CLOSE_SLOW: u16 = 4008;
@@ -165,6 +167,10 @@ pub struct Hub {
     ticks: ByInstrument<TickSubs>,
     /// Subscribers of channels that do not carry ticks (bars), by key.
     others: Mutex<HashMap<ChannelKey, Vec<Arc<Conn>>>>,
+    /// The latest valuation message per portfolio channel.
+    latest_valuations: Mutex<HashMap<ChannelKey, Utf8Bytes>>,
+    /// Who may see which portfolio; without one, no portfolio channel exists.
+    portfolios: OnceLock<Arc<dyn PortfolioDirectory>>,
     /// The latest bar per bar channel, with its instrument name and publication number.
     latest_bars: Mutex<HashMap<ChannelKey, LatestBar>>,
     /// Bars published so far (each bar message's `seq`).
@@ -189,6 +195,8 @@ impl Hub {
             ticks: ByInstrument::default(),
             others: Mutex::new(HashMap::new()),
             latest_bars: Mutex::new(HashMap::new()),
+            latest_valuations: Mutex::new(HashMap::new()),
+            portfolios: OnceLock::new(),
             bar_seq: AtomicU64::new(0),
             writer: Mutex::new(()),
             conns: Mutex::new(HashMap::new()),
@@ -196,6 +204,18 @@ impl Hub {
             metrics: HubMetrics::default(),
             latency: LatencyHistogram::new("fanout"),
         }
+    }
+
+    /// Sets who may see which portfolio (once, at start).
+    pub fn set_portfolio_directory(&self, directory: Arc<dyn PortfolioDirectory>) {
+        let _ = self.portfolios.set(directory);
+    }
+
+    /// Whether `principal` may subscribe to portfolio `id`.
+    pub fn portfolio_visible(&self, id: u64, principal: &str) -> bool {
+        self.portfolios
+            .get()
+            .is_some_and(|d| d.visible(id, principal))
     }
 
     /// The hub's configuration.
@@ -244,7 +264,7 @@ impl Hub {
         let (id, quotes) = match channel {
             Channel::Trades(id) => (id, false),
             Channel::Quotes(id) => (id, true),
-            Channel::Bars { .. } => return None,
+            Channel::Bars { .. } | Channel::Portfolio(_) => return None,
         };
         let subs = self.ticks.get_or_init(id)?;
         Some(if quotes { &subs.quotes } else { &subs.trades })
@@ -295,17 +315,24 @@ impl Hub {
         match channel {
             Channel::Trades(id) => self.latest.trade(id),
             Channel::Quotes(id) => self.latest.quote(id),
-            Channel::Bars { .. } => None,
+            Channel::Bars { .. } | Channel::Portfolio(_) => None,
         }
     }
 
     /// The snapshot message for `channel` (called `name`).
     fn snapshot_message(&self, channel: Channel, name: &str) -> String {
-        if let Channel::Bars { .. } = channel {
-            return self.bar_snapshot_message(channel, name);
+        match channel {
+            Channel::Bars { .. } => return self.bar_snapshot_message(channel, name),
+            Channel::Portfolio(_) => {
+                return match lock(&self.latest_valuations).get(&channel.key()) {
+                    Some(text) => as_snapshot(text.as_str()),
+                    None => empty_snapshot_message(name),
+                };
+            }
+            Channel::Trades(_) | Channel::Quotes(_) => {}
         }
         let tick = self.snapshot(channel);
-        let instrument = self.registry.get(channel.instrument());
+        let instrument = channel.instrument().and_then(|id| self.registry.get(id));
         match (tick, instrument) {
             (Some(tick), Some(instrument)) => {
                 let mut text = String::with_capacity(256);
@@ -337,10 +364,9 @@ impl Hub {
         // The dispatcher writes the instrument's name into each message: set it before the
         // connection appears in a list the dispatcher reads.
         if channel.is_tick_channel()
-            && let (Some(subs), Some(instrument)) = (
-                self.ticks.get_or_init(channel.instrument()),
-                self.registry.get(channel.instrument()),
-            )
+            && let Some(id) = channel.instrument()
+            && let (Some(subs), Some(instrument)) =
+                (self.ticks.get_or_init(id), self.registry.get(id))
         {
             subs.name.get_or_init(|| instrument.name.clone());
         }
@@ -545,6 +571,54 @@ impl BarSink for Hub {
             }
             conn.notify.notify_one();
         }
+    }
+}
+
+/// A `valuation` message turned into its snapshot form: `"type":"snapshot"` and
+/// `"snapshot":true`, the rest unchanged.
+fn as_snapshot(message: &str) -> String {
+    let body = message
+        .strip_prefix("{\"type\":\"valuation\"")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or("");
+    format!("{{\"type\":\"snapshot\"{body},\"snapshot\":true}}")
+}
+
+impl ValuationSink for Hub {
+    /// Queues the valuation for the channel's subscribers and keeps it as the snapshot. Called
+    /// by the portfolio book (its consumer thread, or a REST request right after a
+    /// transaction).
+    fn publish_valuation(&self, portfolio: u64, message: String, ts_recv: i64) {
+        let key = Channel::Portfolio(portfolio).key();
+        let text = Utf8Bytes::from(message);
+        // As for bars: under the writer lock a subscriber gets this as its snapshot or live.
+        let list = {
+            let _writer = lock(&self.writer);
+            lock(&self.latest_valuations).insert(key, text.clone());
+            match lock(&self.others).get(&key) {
+                Some(list) if !list.is_empty() => list.clone(),
+                _ => return,
+            }
+        };
+        let message = Outgoing {
+            text,
+            key: Some(key),
+            seq: self.bar_seq.fetch_add(1, Ordering::Relaxed) + 1,
+            ts_recv,
+        };
+        let policy = self.config.policy();
+        for conn in &list {
+            match lock(&conn.queue).push(message.clone(), policy) {
+                Push::Full => conn.request_close(CLOSE_SLOW),
+                Push::Conflated => self.metrics.conflated.add(1),
+                Push::Queued | Push::Filtered => {}
+            }
+            conn.notify.notify_one();
+        }
+    }
+
+    fn forget_portfolio(&self, portfolio: u64) {
+        lock(&self.latest_valuations).remove(&Channel::Portfolio(portfolio).key());
     }
 }
 

@@ -24,6 +24,9 @@ pub const CLOSE_UNSUPPORTED: u16 = 1003;
 /// Close code for an oversize frame.
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// How long the closing handshake may take before the socket is just dropped.
+/// The principal of every connection until authentication comes: the local one.
+const PRINCIPAL: &str = "local";
+
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Read buffer per connection: small, so idle connections stay cheap.
 const READ_BUFFER: usize = 4 * 1024;
@@ -341,6 +344,10 @@ impl Session {
         let mut parsed = Vec::with_capacity(names.len());
         for name in names {
             match Channel::parse(&name, self.hub.registry()) {
+                Ok(Channel::Portfolio(id)) if !self.hub.portfolio_visible(id, PRINCIPAL) => {
+                    let message = format!("unknown portfolio {id}");
+                    return self.error("unknown_portfolio", &message, Some(&name), req_id);
+                }
                 Ok(channel) => parsed.push((name, channel)),
                 Err(error) => return self.error(error.code, &error.message, Some(&name), req_id),
             }
