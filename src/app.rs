@@ -28,7 +28,7 @@ const WS_CLOSE_WAIT: Duration = Duration::from_secs(3);
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
 /// What a consumer thread does with what it reads.
-trait RingHandler: Send + 'static {
+pub(crate) trait RingHandler: Send + 'static {
     /// One tick, in sequence order.
     fn on_tick(&mut self, tick: &Tick);
     /// After each batch of ticks.

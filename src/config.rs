@@ -171,6 +171,8 @@ pub struct Config {
     pub feeds: FeedsConfig,
     /// `[storage]`.
     pub storage: StorageConfig,
+    /// `[portfolio]`.
+    pub portfolio: portfolio_core::currency::CurrencyConfig,
 }
 
 /// Where a config came from, for the start-up log line.
@@ -254,6 +256,9 @@ impl Config {
             return Err(invalid(&key, reason));
         }
         if let Err((key, reason)) = self.storage.validate() {
+            return Err(invalid(&key, reason));
+        }
+        if let Err((key, reason)) = self.portfolio.validate() {
             return Err(invalid(&key, reason));
         }
         if let Some(synthetic) = &self.feeds.synthetic {

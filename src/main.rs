@@ -7,6 +7,7 @@ mod app;
 mod config;
 mod logging;
 mod ops;
+mod portfolio;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -18,10 +18,14 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// `[portfolio]` currency settings.
+/// `[portfolio]`: whether portfolios run, how often valuations go out, and currencies.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CurrencyConfig {
+    /// Whether portfolios are served and revalued (default true).
+    pub enabled: bool,
+    /// Valuations published per portfolio per second at most (default 10; newest wins).
+    pub max_valuations_per_second: u32,
     /// The currency of instruments not listed (default `USD`).
     pub default_currency: String,
     /// Instrument (`VENUE:SYMBOL`) or venue (`VENUE:*`) → currency.
@@ -33,9 +37,19 @@ pub struct CurrencyConfig {
 impl Default for CurrencyConfig {
     fn default() -> Self {
         CurrencyConfig {
+            enabled: true,
+            max_valuations_per_second: 10,
             default_currency: "USD".into(),
             currencies: BTreeMap::new(),
-            fx: BTreeMap::new(),
+            // The synthetic feed's FX pairs.
+            fx: [
+                ("EUR/USD", "SIM:EURUSD"),
+                ("GBP/USD", "SIM:GBPUSD"),
+                ("USD/JPY", "SIM:USDJPY"),
+            ]
+            .into_iter()
+            .map(|(pair, instrument)| (pair.to_owned(), instrument.to_owned()))
+            .collect(),
         }
     }
 }
@@ -54,6 +68,11 @@ pub enum Conversion {
 }
 
 impl CurrencyConfig {
+    /// The shortest time between two published valuations of one portfolio.
+    pub fn min_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1) / self.max_valuations_per_second.max(1)
+    }
+
     /// Checks the codes and pairs; returns the dotted key and the reason.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let code_ok =
@@ -133,6 +152,7 @@ mod tests {
 
     fn config() -> CurrencyConfig {
         let mut c = CurrencyConfig::default();
+        c.fx.clear();
         c.currencies.insert("SIM:BMW".into(), "EUR".into());
         c.currencies.insert("LSE:*".into(), "GBP".into());
         c.fx.insert("EUR/USD".into(), "SIM:EURUSD".into());
