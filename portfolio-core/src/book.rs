@@ -643,7 +643,7 @@ mod tests {
             )
             .unwrap();
         live.update(&portfolio(2), &ledger);
-        assert_eq!(live.valuation(2).unwrap().missing_rates, ["GBP/USD"]);
+        assert_eq!(live.valuation(2).unwrap().missing_rates, ["CHF/USD"]);
     }
 
     #[test]
