@@ -639,7 +639,7 @@ mod tests {
                     price: None,
                     ..trade(TxKind::Deposit, "", "100", "0")
                 },
-                "GBP",
+                "CHF",
             )
             .unwrap();
         live.update(&portfolio(2), &ledger);
