@@ -10,6 +10,9 @@ pub trait ValuationSink: Send + Sync + std::fmt::Debug {
     fn publish_valuation(&self, portfolio: u64, message: String, ts_recv: i64);
     /// Forgets a deleted portfolio's snapshot.
     fn forget_portfolio(&self, portfolio: u64);
+    /// Whether anyone subscribes to the portfolio's channel (valuations nobody reads are not
+    /// built on every tick).
+    fn has_subscribers(&self, portfolio: u64) -> bool;
 }
 
 /// Which portfolios exist, for whom (the portfolio service implements it).
@@ -17,4 +20,7 @@ pub trait PortfolioDirectory: Send + Sync + std::fmt::Debug {
     /// Whether `principal` may see portfolio `id`. Another principal's portfolio does not
     /// exist for you.
     fn visible(&self, id: u64, principal: &str) -> bool;
+    /// Someone subscribed to portfolio `id`: publish a fresh valuation soon. Called without
+    /// any hub lock held.
+    fn subscribed(&self, id: u64);
 }

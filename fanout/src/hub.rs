@@ -211,6 +211,13 @@ impl Hub {
         let _ = self.portfolios.set(directory);
     }
 
+    /// Tells the portfolios that `id` got a subscriber (call without hub locks held).
+    pub fn portfolio_subscribed(&self, id: u64) {
+        if let Some(directory) = self.portfolios.get() {
+            directory.subscribed(id);
+        }
+    }
+
     /// Whether `principal` may subscribe to portfolio `id`.
     pub fn portfolio_visible(&self, id: u64, principal: &str) -> bool {
         self.portfolios
@@ -619,6 +626,12 @@ impl ValuationSink for Hub {
 
     fn forget_portfolio(&self, portfolio: u64) {
         lock(&self.latest_valuations).remove(&Channel::Portfolio(portfolio).key());
+    }
+
+    fn has_subscribers(&self, portfolio: u64) -> bool {
+        lock(&self.others)
+            .get(&Channel::Portfolio(portfolio).key())
+            .is_some_and(|l| !l.is_empty())
     }
 }
 

@@ -370,6 +370,11 @@ impl Session {
             return self.error("too_many_channels", &message, None, req_id);
         }
         self.hub.subscribe(&self.conn, &parsed, req_id);
+        for (_, channel) in &parsed {
+            if let Channel::Portfolio(id) = channel {
+                self.hub.portfolio_subscribed(*id);
+            }
+        }
     }
 
     fn rate_limited(&mut self, req_id: Option<&ReqId>) {

@@ -435,7 +435,14 @@ impl LiveBook {
             });
             if due {
                 book.dirty.swap_remove(k);
-                self.publish(book, slot, now);
+                let id = book.entries[slot].as_ref().map(|e| e.portfolio.id);
+                if id.is_some_and(|id| self.sink.has_subscribers(id)) {
+                    self.publish(book, slot, now);
+                } else if let Some(entry) = book.entries[slot].as_mut() {
+                    // Nobody listens: no valuation is built; the next subscriber asks for one.
+                    entry.dirty = false;
+                    entry.pending_since = 0;
+                }
             } else {
                 k += 1;
             }
@@ -501,6 +508,20 @@ impl PortfolioDirectory for LiveBook {
             .and_then(|slot| book.entries[*slot].as_ref())
             .is_some_and(|e| e.portfolio.owner == principal)
     }
+
+    fn subscribed(&self, id: u64) {
+        let mut book = self.lock();
+        let Some(&slot) = book.by_id.get(&id) else {
+            return;
+        };
+        if let Some(entry) = book.entries[slot].as_mut() {
+            entry.last_published = None;
+            if !entry.dirty {
+                entry.dirty = true;
+                book.dirty.push(slot as u32);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -516,6 +537,9 @@ mod tests {
             self.0.lock().unwrap().push((portfolio, message));
         }
         fn forget_portfolio(&self, _portfolio: u64) {}
+        fn has_subscribers(&self, _portfolio: u64) -> bool {
+            true
+        }
     }
 
     #[derive(Debug)]
