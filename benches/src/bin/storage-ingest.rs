@@ -419,7 +419,7 @@ fn main() -> Result<()> {
         std::env::temp_dir().join(format!("nexamd-storage-ingest-{}", std::process::id()))
     });
     println!(
-        "{ticks} ticks per run, {} instruments, 25% trades, event clock {} ticks/s, batches of \
+        "{ticks} ticks per run, {} instruments, 25% trades, event clock {} (ticks), batches of \
          {BATCH}, store drained every {drain_every} ticks; {runs} rounds, each running every \
          variant once; data under {}",
         INSTRUMENTS,
@@ -443,7 +443,7 @@ fn main() -> Result<()> {
             .with_context(|| format!("{name}, round {round}"))?;
             let rate = ticks as f64 / report.busy.as_secs_f64();
             println!(
-                "  round {round} {name:<13} {:>10} ticks/s  ({:.3} s busy{}{})",
+                "  round {round} {name:<13} {:>10} ({:.3} s busy{}{})",
                 fmt_rate(rate),
                 report.busy.as_secs_f64(),
                 report
