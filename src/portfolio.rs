@@ -13,6 +13,8 @@ use storage::store::Store;
 
 use crate::app::RingHandler;
 
+const DAY: i64 = 86_400 * 1_000_000_000;
+
 /// Last trades from the fanout's latest-value table; closes from storage's bars.
 #[derive(Debug)]
 pub struct EngineMarket {

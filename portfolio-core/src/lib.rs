@@ -12,11 +12,24 @@
 pub mod book;
 /// Instrument currencies and FX rate instruments (`[portfolio]`).
 pub mod currency;
-/// Valuations as JSON (REST and WebSocket).
+/// SQLite persistence of portfolios and transactions (`DATA_DIR/meta.sqlite`), migrations.
+pub mod db;
+/// The service's errors, with API codes and HTTP statuses.
+pub mod error;
+/// The `/v1/portfolios` routes.
+pub mod http;
+/// JSON output: portfolios, transactions, valuations (REST and WebSocket forms).
 pub mod json;
 /// Holdings, cash and realized P&L from transactions (FIFO or average cost).
 pub mod ledger;
 /// The shared model: portfolios, transactions, valuations, the history trait.
 pub mod model;
+/// Request bodies parsed exactly from JSON (amounts never through `f64`).
+pub mod request;
+/// The `Portfolios` facade: checked changes, replay, live updates.
+pub mod service;
 
+pub use db::Db;
+pub use error::{Error, Result};
 pub use model::{CostBasis, Portfolio, PortfolioId, Transaction, TxKind, Valuation};
+pub use service::{KnownInstruments, Portfolios};
