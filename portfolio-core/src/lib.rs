@@ -6,6 +6,8 @@
 //!                              ▼
 //!  ring ──► live book (gating consumer): last trade prices, FX rates, per-tick revaluation of
 //!           the positions holding the instrument ──► throttled valuations ──► portfolio.<id>
+//!
+//!  PriceHistory (daily closes) + transactions ──► risk: daily NAV ──► returns ──► figures
 //! ```
 
 /// Instrument currencies and FX rate instruments (`[portfolio]`).
@@ -14,5 +16,7 @@ pub mod currency;
 pub mod ledger;
 /// The shared model: portfolios, transactions, valuations, the history trait.
 pub mod model;
+/// Risk figures from daily closes: volatility, Sharpe, Sortino, drawdown, VaR, CVaR, beta.
+pub mod risk;
 
 pub use model::{CostBasis, Portfolio, PortfolioId, Transaction, TxKind, Valuation};
