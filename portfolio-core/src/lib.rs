@@ -6,6 +6,8 @@
 //!                              ▼
 //!  ring ──► live book (gating consumer): last trade prices, FX rates, per-tick revaluation of
 //!           the positions holding the instrument ──► throttled valuations ──► portfolio.<id>
+//!
+//!  PriceHistory (daily closes) + transactions ──► risk: daily NAV ──► returns ──► figures
 //! ```
 
 /// The live book: per-tick revaluation and throttled publication.
@@ -26,6 +28,8 @@ pub mod ledger;
 pub mod model;
 /// Request bodies parsed exactly from JSON (amounts never through `f64`).
 pub mod request;
+/// Risk figures from daily closes: volatility, Sharpe, Sortino, drawdown, VaR, CVaR, beta.
+pub mod risk;
 /// The `Portfolios` facade: checked changes, replay, live updates.
 pub mod service;
 
