@@ -261,6 +261,7 @@ impl Engine {
         registry: Arc<Registry>,
         hub: Arc<Hub>,
         storage: Option<(storage::writer::StorageWriter, storage::persist::Persister)>,
+        portfolio: Option<Arc<portfolio_core::book::LiveBook>>,
     ) -> Result<Engine> {
         let mut feed_list: Vec<Box<dyn Feed>> = Vec::new();
         if let Some(synthetic) = config.feeds.synthetic.as_ref().filter(|s| s.enabled) {
@@ -278,10 +279,22 @@ impl Engine {
         if storage.is_some() {
             builder = builder.gating("storage");
         }
+        if portfolio.is_some() {
+            builder = builder.gating("portfolio");
+        }
         let (ring, gating) = builder.build()?;
+        let mut gating = gating.into_iter();
         let mut consumers = Vec::new();
         let mut persister = None;
-        if let (Some((writer, background)), Some(consumer)) = (storage, gating.into_iter().next()) {
+        let storage_consumer = storage.is_some().then(|| gating.next()).flatten();
+        if let (Some(book), Some(consumer)) = (portfolio, gating.next()) {
+            let handler = crate::portfolio::PortfolioConsumer {
+                book,
+                trades: Vec::with_capacity(POLL_BATCH),
+            };
+            consumers.push(spawn_consumer(consumer, handler)?);
+        }
+        if let (Some((writer, background)), Some(consumer)) = (storage, storage_consumer) {
             consumers.push(spawn_consumer(consumer, StorageConsumer { writer })?);
             let stop = Arc::new(storage::persist::Stop::default());
             let handle = background
@@ -400,7 +413,11 @@ pub fn run(config: Config, source: Source) -> Result<()> {
 
     let registry = Arc::new(Registry::new());
     let latest = Arc::new(LatestTable::new());
-    let hub = Arc::new(Hub::new(registry.clone(), latest, config.fanout.clone()));
+    let hub = Arc::new(Hub::new(
+        registry.clone(),
+        latest.clone(),
+        config.fanout.clone(),
+    ));
     let storage = Storage::open(&config, registry.clone(), hub.clone())?;
     let history = storage::http::HistoryState {
         store: storage.store.clone(),
@@ -411,6 +428,16 @@ pub fn run(config: Config, source: Source) -> Result<()> {
         storage.journal.clone(),
         storage.questdb.clone(),
     );
+    let portfolios = match config.portfolio.enabled {
+        true => Some(crate::portfolio::open(
+            &config,
+            registry.clone(),
+            latest.clone(),
+            storage.store.clone(),
+            hub.clone(),
+        )?),
+        false => None,
+    };
     let engine = Engine::start(
         &config,
         registry.clone(),
@@ -419,6 +446,7 @@ pub fn run(config: Config, source: Source) -> Result<()> {
             .storage
             .enabled
             .then_some((storage.writer, storage.persister)),
+        portfolios.as_ref().map(|p| p.book.clone()),
     )?;
     let ops = OpsState::new(
         engine.ring.clone(),
@@ -432,9 +460,17 @@ pub fn run(config: Config, source: Source) -> Result<()> {
         hub.clone(),
         storage_stats,
     );
-    let app = ops::router(ops)
+    let mut app = ops::router(ops)
         .merge(fanout::router(hub.clone()))
         .merge(storage::http::router(history));
+    if let Some(parts) = &portfolios {
+        app = app
+            .merge(portfolio_core::http::router(parts.service.clone()))
+            .merge(portfolio_core::http::risk_router(
+                parts.service.clone(),
+                parts.market.clone(),
+            ));
+    }
     tracing::info!(%addr, config = %source, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
 
     let served = runtime.block_on(async {

@@ -64,7 +64,7 @@ impl PriceHistory for EngineMarket {
             },
             fill: Fill::None,
         };
-        let page = query_bars(&self.store, &query, usize::MAX, engine::clock::now_ns())
+        let page = query_bars(&self.store, &query, 1_000_000, engine::clock::now_ns())
             .map_err(|e| format!("{e:?}"))?;
         Ok(page
             .rows
@@ -115,4 +115,50 @@ impl RingHandler for PortfolioConsumer {
         let mut book = self.book.lock();
         self.book.flush(&mut book);
     }
+}
+
+/// The portfolio parts the engine runs.
+pub struct Parts {
+    /// The live book (the ring consumer's state).
+    pub book: Arc<LiveBook>,
+    /// The service behind the routes.
+    pub service: Arc<portfolio_core::Portfolios>,
+    /// Market data and price history.
+    pub market: Arc<EngineMarket>,
+}
+
+/// Opens `DATA_DIR/meta.sqlite`, replays every portfolio into a new live book publishing to
+/// `hub`, and makes the hub ask the book which portfolios exist.
+pub fn open(
+    config: &crate::config::Config,
+    registry: Arc<Registry>,
+    latest: Arc<LatestTable>,
+    store: Arc<Store>,
+    hub: Arc<fanout::Hub>,
+) -> anyhow::Result<Parts> {
+    use anyhow::Context as _;
+    let market = Arc::new(EngineMarket {
+        registry: registry.clone(),
+        latest,
+        store: store.clone(),
+    });
+    let book = Arc::new(LiveBook::new(
+        config.portfolio.clone(),
+        registry.clone(),
+        market.clone(),
+        hub.clone(),
+        config.portfolio.min_interval(),
+    ));
+    hub.set_portfolio_directory(book.clone());
+    let db = portfolio_core::Db::open_in(&config.engine.data_dir)
+        .context("cannot open the portfolio database")?;
+    let known = portfolio_core::service::registry_or(registry, move |name| store.knows(name));
+    let service =
+        portfolio_core::Portfolios::open(db, book.clone(), config.portfolio.clone(), known)
+            .context("cannot load the portfolios")?;
+    Ok(Parts {
+        book,
+        service: Arc::new(service),
+        market,
+    })
 }

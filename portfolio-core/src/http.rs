@@ -16,12 +16,13 @@
 //! [`MAX_BODY_BYTES`] are 413 `payload_too_large`. Database work runs in `spawn_blocking`.
 //! The caller's principal comes from one place, the [`Principal`] extractor.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -32,8 +33,9 @@ use crate::error::{Error, Result};
 use crate::json::{
     portfolio_json, portfolios_json, transaction_json, transactions_json, valuation_json,
 };
-use crate::model::{LOCAL_PRINCIPAL, PortfolioId};
+use crate::model::{LOCAL_PRINCIPAL, PortfolioId, PriceHistory};
 use crate::request::{parse_new_portfolio, parse_new_transaction, parse_rename};
+use crate::risk::{RiskParams, portfolio_risk};
 use crate::service::Portfolios;
 
 /// Largest request body accepted.
@@ -57,6 +59,136 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             .cloned()
             .unwrap_or_else(|| Principal(LOCAL_PRINCIPAL.to_owned())))
     }
+}
+
+/// `GET /v1/portfolios/{id}/risk?window=&benchmark=&risk_free=`: risk figures from daily
+/// closes (see `risk`), with the closes served by `history`.
+pub fn risk_router(service: Arc<Portfolios>, history: Arc<dyn PriceHistory>) -> Router {
+    Router::new()
+        .route("/v1/portfolios/{id}/risk", get(risk))
+        .with_state((service, history))
+}
+
+type RiskState = State<(Arc<Portfolios>, Arc<dyn PriceHistory>)>;
+
+fn risk_params(query: &HashMap<String, String>) -> std::result::Result<RiskParams, Response> {
+    let bad = |message: String| error_response(StatusCode::BAD_REQUEST, "bad_parameter", &message);
+    let mut params = RiskParams::default();
+    for (key, value) in query {
+        match key.as_str() {
+            "window" => {
+                params.window = value
+                    .parse()
+                    .map_err(|_| bad(format!("bad window {value:?}: expected a count of days")))?;
+            }
+            "benchmark" => params.benchmark = Some(value.clone()),
+            "risk_free" => {
+                params.risk_free = value
+                    .parse()
+                    .map_err(|_| bad(format!("bad risk_free {value:?}: expected a daily rate")))?;
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown parameter {other:?}; expected window, benchmark or risk_free"
+                )));
+            }
+        }
+    }
+    Ok(params)
+}
+
+fn option(out: &mut String, key: &str, value: Option<f64>) {
+    use std::fmt::Write as _;
+    match value.filter(|v| v.is_finite()) {
+        Some(v) => {
+            let _ = write!(out, ",\"{key}\":{v}");
+        }
+        None => {
+            let _ = write!(out, ",\"{key}\":null");
+        }
+    }
+}
+
+async fn risk(
+    State((service, history)): RiskState,
+    principal: Principal,
+    path: std::result::Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let id = match portfolio_id(path) {
+        Ok(id) => id,
+        Err(text) => return no_portfolio(&text),
+    };
+    let params = match risk_params(&query) {
+        Ok(params) => params,
+        Err(response) => return response,
+    };
+    blocking(move || {
+        let portfolio = service.get(&principal.0, id)?;
+        let transactions = service.transactions(&principal.0, id)?;
+        if let Some(benchmark) = &params.benchmark
+            && !service.is_known(benchmark)
+        {
+            return Ok(error_response(
+                StatusCode::BAD_REQUEST,
+                "unknown_instrument",
+                &format!("unknown benchmark instrument {benchmark:?}"),
+            ));
+        }
+        let now = engine::clock::now_ns();
+        let result = portfolio_risk(&portfolio, &transactions, service.currency_config(), history.as_ref(), now, &params);
+        let figures = match result {
+            Ok(figures) => figures,
+            Err(e) => {
+                let status = match e.code() {
+                    "history_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                    "out_of_range" => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                return Ok(error_response(status, e.code(), &e.to_string()));
+            }
+        };
+        use std::fmt::Write as _;
+        let m = &figures.metrics;
+        let mut out = format!(
+            "{{\"portfolio\":{id},\"window\":{},\"start\":\"{}\",\"end\":\"{}\",\"observations\":{}",
+            figures.window,
+            engine::time::format_date(figures.base_day),
+            engine::time::format_date(figures.last_day),
+            m.observations
+        );
+        option(&mut out, "annual_return", m.annual_return);
+        option(&mut out, "annual_volatility", m.annual_volatility);
+        option(&mut out, "sharpe", m.sharpe);
+        option(&mut out, "sortino", m.sortino);
+        option(&mut out, "max_drawdown", m.max_drawdown);
+        option(&mut out, "var_95", m.var_95);
+        option(&mut out, "cvar_95", m.cvar_95);
+        option(&mut out, "beta", m.beta);
+        out.push_str(",\"benchmark\":");
+        match &figures.benchmark {
+            Some(b) => engine::json::write_str(&mut out, b),
+            None => out.push_str("null"),
+        }
+        // The first few days that could not be valued, and how many there were.
+        let _ = write!(
+            out,
+            ",\"benchmark_observations\":{},\"skipped_days\":{},\"skipped\":[",
+            figures.benchmark_observations,
+            figures.skipped.len()
+        );
+        for (i, day) in figures.skipped.iter().take(10).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{{\"day\":\"{}\",\"instrument\":", engine::time::format_date(day.day));
+            engine::json::write_str(&mut out, &day.instrument);
+            out.push('}');
+        }
+        out.push_str("]}");
+        Ok(respond(StatusCode::OK, out))
+    })
+    .await
 }
 
 /// The portfolio routes.

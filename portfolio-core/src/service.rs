@@ -141,6 +141,11 @@ impl Portfolios {
         self.db.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether `instrument` is known (live or in history).
+    pub fn is_known(&self, instrument: &str) -> bool {
+        self.known.is_known(instrument)
+    }
+
     /// The currency settings.
     pub fn currency_config(&self) -> &CurrencyConfig {
         &self.currency

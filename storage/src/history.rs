@@ -205,11 +205,11 @@ pub fn query_bars(
     if base != q.interval {
         bars = resample(&bars, q.interval);
     }
-    let mut rows: Vec<BarRow> = Vec::with_capacity(bars.len().min(limit + 1));
+    let mut rows: Vec<BarRow> = Vec::with_capacity(bars.len().min(limit.saturating_add(1)));
     // Only closed buckets are filled: those starting before the current one.
     let fill_end = end.min(q.interval.bucket(now));
     match q.fill {
-        Fill::None => rows.extend(bars.iter().take(limit + 1).map(|b| BarRow {
+        Fill::None => rows.extend(bars.iter().take(limit.saturating_add(1)).map(|b| BarRow {
             ts: b.ts,
             bar: Some(*b),
         })),
