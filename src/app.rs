@@ -459,6 +459,7 @@ pub fn run(config: Config, source: Source) -> Result<()> {
             .collect(),
         hub.clone(),
         storage_stats,
+        portfolios.as_ref().map(|p| p.book.clone()),
     );
     let mut app = ops::router(ops)
         .merge(fanout::router(hub.clone()))

@@ -15,6 +15,7 @@ use engine::metrics::{MetricType, PromText};
 use engine::{Registry, Ring};
 use fanout::Hub;
 use feeds::{FeedState, FeedStats};
+use portfolio_core::book::LiveBook;
 use storage::journal::JournalHandle;
 use storage::questdb::QuestDbSink;
 use storage::writer::WriterStats;
@@ -34,6 +35,7 @@ struct Inner {
     consumers: Vec<(String, Arc<AtomicBool>)>,
     hub: Arc<Hub>,
     storage: StorageStats,
+    portfolio: Option<Arc<LiveBook>>,
 }
 
 /// Storage's counters, the journal's indexes and the QuestDB sink, for `/metrics`.
@@ -52,6 +54,7 @@ impl OpsState {
         consumers: Vec<(String, Arc<AtomicBool>)>,
         hub: Arc<Hub>,
         storage: StorageStats,
+        portfolio: Option<Arc<LiveBook>>,
     ) -> OpsState {
         OpsState {
             inner: Arc::new(Inner {
@@ -62,6 +65,7 @@ impl OpsState {
                 consumers,
                 hub,
                 storage,
+                portfolio,
             }),
         }
     }
@@ -267,8 +271,13 @@ async fn metrics(State(state): State<OpsState>) -> Response {
     inner.hub.latency.write_prometheus(
         &mut text,
         "nexamd_latency_seconds",
-        "Latency per stage: fanout is ts_recv to socket write.",
+        "Latency per stage: fanout is ts_recv to socket write; portfolio is ts_recv of the \
+         tick that moved a portfolio to its valuation published.",
     );
+    if let Some(book) = &inner.portfolio {
+        book.latency
+            .write_prometheus_samples(&mut text, "nexamd_latency_seconds");
+    }
     let body = text.finish();
     (
         StatusCode::OK,
@@ -401,10 +410,18 @@ fn write_storage_metrics(text: &mut PromText, (stats, journal, questdb): &Storag
 /// Latency percentiles per stage, in ns.
 async fn latency(State(state): State<OpsState>) -> Response {
     let mut body = String::from("{\"unit\":\"ns\",\"stages\":{");
-    let histogram = &state.inner.hub.latency;
-    write_str(&mut body, histogram.stage());
-    body.push(':');
-    histogram.write_json(&mut body);
+    let mut stages = vec![&state.inner.hub.latency];
+    if let Some(book) = &state.inner.portfolio {
+        stages.push(&book.latency);
+    }
+    for (i, histogram) in stages.into_iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        write_str(&mut body, histogram.stage());
+        body.push(':');
+        histogram.write_json(&mut body);
+    }
     body.push_str("}}");
     json(StatusCode::OK, body)
 }

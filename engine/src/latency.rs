@@ -83,8 +83,14 @@ impl LatencyHistogram {
 
     /// Writes the histogram as a Prometheus histogram family `name` (seconds).
     pub fn write_prometheus(&self, text: &mut PromText, name: &str, help: &str) {
-        let histogram = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
         text.family(name, MetricType::Histogram, help);
+        self.write_prometheus_samples(text, name);
+    }
+
+    /// The samples of [`LatencyHistogram::write_prometheus`] without the family header, for
+    /// several stages in one family.
+    pub fn write_prometheus_samples(&self, text: &mut PromText, name: &str) {
+        let histogram = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = format!("{name}_bucket");
         for bound in BUCKETS_S {
             let ns = (bound * 1e9) as u64;
