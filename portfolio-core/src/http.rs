@@ -71,8 +71,9 @@ pub fn risk_router(service: Arc<Portfolios>, history: Arc<dyn PriceHistory>) -> 
 
 type RiskState = State<(Arc<Portfolios>, Arc<dyn PriceHistory>)>;
 
-fn risk_params(query: &HashMap<String, String>) -> std::result::Result<RiskParams, Response> {
-    let bad = |message: String| error_response(StatusCode::BAD_REQUEST, "bad_parameter", &message);
+/// The risk query's parameters; the error is the message of a 400 `bad_parameter`.
+fn risk_params(query: &HashMap<String, String>) -> std::result::Result<RiskParams, String> {
+    let bad = |message: String| message;
     let mut params = RiskParams::default();
     for (key, value) in query {
         match key.as_str() {
@@ -121,7 +122,7 @@ async fn risk(
     };
     let params = match risk_params(&query) {
         Ok(params) => params,
-        Err(response) => return response,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, "bad_parameter", &message),
     };
     blocking(move || {
         let portfolio = service.get(&principal.0, id)?;
