@@ -97,15 +97,12 @@ impl Book {
         self.prices.get(id.0 as usize).copied().unwrap_or_default()
     }
 
-    /// Converts `amount` (1e-18, in some currency) into base currency with `conv`.
+    /// Converts `amount` (1e-18, in some currency) into base currency with `conv`, at the
+    /// rate [`Book::rate`] shows (so a client's quantity × last × fx gives the same value).
     fn convert(&self, amount: i128, conv: &Conv) -> Option<i128> {
         match conv {
             Conv::Identity => Some(amount),
-            Conv::Direct(fx) => amount
-                .checked_mul(i128::from(self.px(*fx).last?))?
-                .checked_div(E9),
-            Conv::Inverse(fx) => div_round(amount.checked_mul(E9)?, i128::from(self.px(*fx).last?)),
-            Conv::Missing(_) => None,
+            _ => amount.checked_mul(i128::from(self.rate(conv)?.units()))?.checked_div(E9),
         }
     }
 
