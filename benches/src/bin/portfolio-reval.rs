@@ -40,7 +40,8 @@ struct CountingSink {
 impl ValuationSink for CountingSink {
     fn publish_valuation(&self, _portfolio: u64, message: String, _ts_recv: i64) {
         self.published.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(message.len() as u64, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(message.len() as u64, Ordering::Relaxed);
     }
 
     fn forget_portfolio(&self, _portfolio: u64) {}
@@ -105,7 +106,9 @@ fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        let n: u64 = value.parse().with_context(|| format!("bad {flag} {value:?}"))?;
+        let n: u64 = value
+            .parse()
+            .with_context(|| format!("bad {flag} {value:?}"))?;
         match flag.as_str() {
             "--portfolios" => args.portfolios = n,
             "--positions" => args.positions = n as usize,
@@ -125,14 +128,23 @@ fn parse_args() -> Result<Args> {
 }
 
 /// Builds the book; returns it, the instruments' ids and which portfolios hold each.
-fn build(args: &Args, sink: Arc<CountingSink>) -> Result<(LiveBook, Vec<InstrumentId>, Vec<Vec<u64>>)> {
+fn build(
+    args: &Args,
+    sink: Arc<CountingSink>,
+) -> Result<(LiveBook, Vec<InstrumentId>, Vec<Vec<u64>>)> {
     let registry = Arc::new(Registry::new());
     let ids: Vec<InstrumentId> = (0..args.instruments)
         .map(|i| registry.intern(&format!("SIM:I{i:04}")))
         .collect::<Result<_, _>>()?;
     let mut currencies = CurrencyConfig::default();
     currencies.fx.clear();
-    let book = LiveBook::new(currencies, registry, Arc::new(Flat), sink, Duration::from_millis(100));
+    let book = LiveBook::new(
+        currencies,
+        registry,
+        Arc::new(Flat),
+        sink,
+        Duration::from_millis(100),
+    );
     let mut holders: Vec<Vec<u64>> = vec![Vec::new(); ids.len()];
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for p in 1..=args.portfolios {
@@ -203,7 +215,9 @@ fn main() -> Result<()> {
         affected
     );
     let trades = trades(&args);
-    println!("| round | variant | trades | trades/s | p50 µs | p99 µs | p99.9 µs | max µs | valuations published |");
+    println!(
+        "| round | variant | trades | trades/s | p50 µs | p99 µs | p99.9 µs | max µs | valuations published |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut max_rates = Vec::new();
     let mut full_rates = Vec::new();
@@ -273,7 +287,11 @@ fn main() -> Result<()> {
         }
         let rate = sample.len() as f64 / start.elapsed().as_secs_f64();
         full_rates.push(rate);
-        println!("| {round} | full revaluation (baseline) | {} | {:.0} | | | | | |", sample.len(), rate);
+        println!(
+            "| {round} | full revaluation (baseline) | {} | {:.0} | | | | | |",
+            sample.len(),
+            rate
+        );
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
