@@ -6,7 +6,7 @@
 //! the files to the catalog and drop the rows they hold from memory, in one step. Journal
 //! segments below the record's `replay_from` are released to the writer for deletion.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -16,7 +16,7 @@ use std::time::Duration;
 use arrow_array::{
     Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt32Array, UInt64Array,
 };
-use engine::{Bar, Interval};
+use engine::{Bar, Interval, Tick};
 use parquet::file::metadata::KeyValue;
 
 use crate::catalog::{Catalog, Dataset, partition_day, partition_name};
@@ -213,16 +213,16 @@ impl Persister {
 
     /// Writes every final bar and every tick in memory to Parquet and commits.
     pub fn persist(&mut self) -> Result<usize> {
-        let root = self.store.root().to_owned();
         let registry_name = |id: u32| {
             self.store
                 .registry()
                 .get(engine::InstrumentId(id))
                 .map(|i| i.name.to_string())
         };
-        // 1. Snapshot what is final.
+        // 1. Snapshot what is final. The ticks are moved out (O(1) under the lock) into
+        // `persisting`, where queries still see them while they are written.
         let (bars, ticks, ticks_through, needed) = {
-            let inner = self.store.lock();
+            let mut inner = self.store.lock();
             let bars: Vec<Vec<(String, Bar)>> = inner
                 .bars
                 .iter()
@@ -233,15 +233,9 @@ impl Persister {
                         .collect()
                 })
                 .collect();
-            let ticks: Vec<(String, TickRow)> = inner
-                .ticks
-                .iter()
-                .filter_map(|(id, v)| Some((registry_name(*id)?, v)))
-                .flat_map(|(name, v)| {
-                    v.iter()
-                        .map(move |(_, t)| (name.clone(), TickRow::from_tick(t)))
-                })
-                .collect();
+            let ticks = Arc::new(std::mem::take(&mut inner.ticks));
+            inner.tick_count = 0;
+            inner.persisting = Some(ticks.clone());
             let not_final = inner
                 .bars
                 .iter()
@@ -255,6 +249,44 @@ impl Persister {
                 .min();
             (bars, ticks, inner.last_index, needed)
         };
+        let result = self.write_and_commit(bars, &ticks, ticks_through, needed);
+        if result.is_err() {
+            // Nothing was committed: the ticks go back in front of those that came since.
+            let mut inner = self.store.lock();
+            let newer = std::mem::take(&mut inner.ticks);
+            let mut restored: HashMap<u32, Vec<(u64, Tick)>> = (*ticks).clone();
+            for (id, v) in newer {
+                restored.entry(id).or_default().extend(v);
+            }
+            inner.tick_count = restored.values().map(Vec::len).sum();
+            inner.ticks = restored;
+            inner.persisting = None;
+        }
+        result
+    }
+
+    fn write_and_commit(
+        &mut self,
+        bars: Vec<Vec<(String, Bar)>>,
+        ticks: &HashMap<u32, Vec<(u64, Tick)>>,
+        ticks_through: u64,
+        needed: Option<u64>,
+    ) -> Result<usize> {
+        let root = self.store.root().to_owned();
+        let registry_name = |id: u32| {
+            self.store
+                .registry()
+                .get(engine::InstrumentId(id))
+                .map(|i| i.name.to_string())
+        };
+        let ticks: Vec<(String, TickRow)> = ticks
+            .iter()
+            .filter_map(|(id, v)| Some((registry_name(*id)?, v)))
+            .flat_map(|(name, v)| {
+                v.iter()
+                    .map(move |(_, t)| (name.clone(), TickRow::from_tick(t)))
+            })
+            .collect();
         let bar_count: usize = bars.iter().map(Vec::len).sum();
         if bar_count == 0 && ticks.is_empty() && ticks_through <= self.state.ticks_through {
             return Ok(0);
@@ -315,14 +347,7 @@ impl Persister {
                     }
                 }
             }
-            let mut removed = 0;
-            for v in inner.ticks.values_mut() {
-                let before = v.len();
-                v.retain(|(i, _)| *i > ticks_through);
-                removed += before - v.len();
-            }
-            inner.ticks.retain(|_, v| !v.is_empty());
-            inner.tick_count -= removed.min(inner.tick_count);
+            inner.persisting = None;
         }
         // 5. Release the journal below what a restart would replay.
         self.stats

@@ -42,6 +42,9 @@ pub struct Inner {
     pub ticks: HashMap<u32, Vec<(u64, Tick)>>,
     /// Ticks held in `ticks`.
     pub tick_count: usize,
+    /// Ticks the persister took out of `ticks` and is writing to Parquet; still served until
+    /// the files holding them are in the catalog.
+    pub persisting: Option<Arc<HashMap<u32, Vec<(u64, Tick)>>>>,
     /// Lowest journal index of a bar the aggregator still holds (open or closed, not final),
     /// as of the last batch.
     pub aggregator_min_index: Option<u64>,
@@ -221,15 +224,18 @@ impl Store {
             .filter(|f| f.may_hold(name, start, end))
             .cloned()
             .collect();
-        let memory = id
-            .and_then(|id| inner.ticks.get(&id.0))
-            .map(|v| {
-                v.iter()
-                    .filter(|(_, t)| t.ts_event >= start && t.ts_event < end)
-                    .map(|(_, t)| *t)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let memory = match id {
+            Some(id) => inner
+                .persisting
+                .iter()
+                .filter_map(|p| p.get(&id.0))
+                .chain(inner.ticks.get(&id.0))
+                .flatten()
+                .filter(|(_, t)| t.ts_event >= start && t.ts_event < end)
+                .map(|(_, t)| *t)
+                .collect(),
+            None => Vec::new(),
+        };
         (files, memory)
     }
 

@@ -6,9 +6,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow_array::builder::{
-    Decimal128Builder, StringBuilder, TimestampNanosecondBuilder, UInt64Builder,
-};
+use arrow_array::builder::{Decimal128Builder, StringBuilder, TimestampNanosecondBuilder};
 use arrow_array::{
     Array, ArrayRef, Decimal128Array, RecordBatch, StringArray, TimestampNanosecondArray,
     UInt64Array,
@@ -182,35 +180,51 @@ fn strings<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> ArrayRef {
 }
 
 /// Bar rows as a batch. With `instrument`, the stored layout (every row of that instrument);
-/// without, the served layout.
+/// without, the served layout. Columns are built as whole vectors, not value by value.
 pub fn bars_batch(rows: &[BarRow], instrument: Option<&[&str]>) -> Result<RecordBatch, ArrowError> {
-    let bar =
-        |f: fn(&Bar) -> Option<i64>| decimals(rows.iter().map(|r| r.bar.as_ref().and_then(f)));
+    let decimal_column = |f: &dyn Fn(&Bar) -> Option<i64>| -> Result<ArrayRef, ArrowError> {
+        let all = rows.iter().all(|r| r.bar.as_ref().and_then(f).is_some());
+        let array = if all {
+            Decimal128Array::from_iter_values(
+                rows.iter()
+                    .filter_map(|r| r.bar.as_ref().and_then(f))
+                    .map(i128::from),
+            )
+        } else {
+            rows.iter()
+                .map(|r| r.bar.as_ref().and_then(f).map(i128::from))
+                .collect()
+        };
+        Ok(Arc::new(array.with_precision_and_scale(
+            DECIMAL_PRECISION,
+            DECIMAL_SCALE,
+        )?))
+    };
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(10);
     if let Some(names) = instrument {
         columns.push(strings(names.iter().map(|n| Some(*n))));
     }
-    columns.push(timestamps(rows.iter().map(|r| r.ts)));
-    columns.push(bar(|b| Some(b.open.units()))?);
-    columns.push(bar(|b| Some(b.high.units()))?);
-    columns.push(bar(|b| Some(b.low.units()))?);
-    columns.push(bar(|b| Some(b.close.units()))?);
-    columns.push(bar(|b| Some(b.volume.units()))?);
-    let mut trades = UInt64Builder::new();
-    for r in rows {
-        trades.append_option(r.bar.and_then(|b| b.trades));
-    }
-    columns.push(Arc::new(trades.finish()));
-    columns.push(bar(|b| b.vwap().map(Price::units))?);
+    columns.push(Arc::new(
+        TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.ts)).with_timezone("UTC"),
+    ));
+    columns.push(decimal_column(&|b| Some(b.open.units()))?);
+    columns.push(decimal_column(&|b| Some(b.high.units()))?);
+    columns.push(decimal_column(&|b| Some(b.low.units()))?);
+    columns.push(decimal_column(&|b| Some(b.close.units()))?);
+    columns.push(decimal_column(&|b| Some(b.volume.units()))?);
+    columns.push(Arc::new(
+        rows.iter()
+            .map(|r| r.bar.and_then(|b| b.trades))
+            .collect::<UInt64Array>(),
+    ));
+    columns.push(decimal_column(&|b| b.vwap().map(Price::units))?);
     let schema = match instrument {
         Some(_) => {
-            let mut notional = Decimal128Builder::new();
-            for r in rows {
-                notional.append_option(r.bar.and_then(|b| b.notional));
-            }
-            columns.push(Arc::new(
-                notional.finish().with_precision_and_scale(38, 18)?,
-            ));
+            let notional: Decimal128Array = rows
+                .iter()
+                .map(|r| r.bar.and_then(|b| b.notional))
+                .collect();
+            columns.push(Arc::new(notional.with_precision_and_scale(38, 18)?));
             BAR_FILE.clone()
         }
         None => BAR_OUTPUT.clone(),
@@ -300,8 +314,9 @@ pub fn bars_from_batch(
     let (open, high, low, close, volume) = (open?, high?, low?, close?, volume?);
     let trades = column::<UInt64Array>(batch, "trades")?;
     let notional = column::<Decimal128Array>(batch, "notional")?;
-    for i in 0..batch.num_rows() {
-        let t = ts.value(i);
+    out.reserve(batch.num_rows());
+    let times = ts.values();
+    for (i, &t) in times.iter().enumerate() {
         if t < start || t >= end || instrument.value(i) != name {
             continue;
         }

@@ -9,6 +9,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::{PAGE_ROWS, ROW_GROUP_ROWS};
 use crate::error::{Error, Result};
@@ -18,6 +19,13 @@ use crate::error::{Error, Result};
 pub fn properties(metadata: Vec<KeyValue>) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // Dictionaries only where values repeat: the instrument (and the tick kind and side).
+        // Prices, sizes and times are nearly all distinct, and a dictionary page must be
+        // read whole before any data page of its chunk, which defeats page pruning.
+        .set_dictionary_enabled(false)
+        .set_column_dictionary_enabled(ColumnPath::from("instrument"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("type"), true)
+        .set_column_dictionary_enabled(ColumnPath::from("side"), true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_data_page_row_count_limit(PAGE_ROWS)
         .set_write_batch_size(PAGE_ROWS)
