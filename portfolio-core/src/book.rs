@@ -43,6 +43,8 @@ enum Conv {
 #[derive(Debug, Clone, Copy, Default)]
 struct Px {
     last: Option<i64>,
+    /// 1 / last, rounded (the rate of the inverse pair when this is an FX instrument).
+    inv: Option<i64>,
     prev_close: Option<i64>,
     /// The UTC day (days since the epoch) of the last trade.
     day: i64,
@@ -57,8 +59,62 @@ struct Pos {
     cost: i128,
     realized: i128,
     avg_cost: Option<Price>,
-    /// quantity × last × fx, 1e-18 base units; `None` without a price or a rate.
-    market_value: Option<i128>,
+    /// Where its market value is kept in [`Book::mv`].
+    gp: usize,
+}
+
+/// A market value not known (no price or no rate).
+const NO_VALUE: i128 = i128::MIN;
+/// `Hold::conv`: same currency.
+const SAME: u32 = u32::MAX;
+/// `Hold::conv`: no rate configured.
+const NO_RATE: u32 = u32::MAX - 1;
+/// `Hold::conv` flag: divide by the FX instrument's price (use its inverse).
+const INVERSE: u32 = 1 << 31;
+
+/// The hot-path record of one position in the index: 24 bytes, read in sequence per trade.
+#[derive(Debug, Clone, Copy)]
+struct Hold {
+    /// Its market value's place in [`Book::mv`]; `u32::MAX` for a cash line (FX only).
+    gp: u32,
+    slot: u32,
+    instrument: u32,
+    /// [`SAME`], [`NO_RATE`], or the FX instrument's id, with [`INVERSE`] for the inverse.
+    conv: u32,
+    quantity: i64,
+}
+
+/// A portfolio's per-tick state, apart from the rest so that a trade touches little memory.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hot {
+    dirty: bool,
+    /// `ts_recv` of the first tick that changed the portfolio since it was last published.
+    pending_since: i64,
+}
+
+/// quantity × last × rate of `hold`, 1e-18 base units, or [`NO_VALUE`].
+#[inline]
+fn hold_value(prices: &[Px], hold: &Hold) -> i128 {
+    let Some(last) = prices.get(hold.instrument as usize).and_then(|p| p.last) else {
+        return NO_VALUE;
+    };
+    let base = product(hold.quantity, last);
+    let rate = match hold.conv {
+        SAME => return base,
+        NO_RATE => return NO_VALUE,
+        conv => {
+            let fx = prices.get((conv & !INVERSE) as usize);
+            if conv & INVERSE != 0 {
+                fx.and_then(|p| p.inv)
+            } else {
+                fx.and_then(|p| p.last)
+            }
+        }
+    };
+    match rate.and_then(|r| base.checked_mul(i128::from(r))) {
+        Some(v) => v / E9,
+        None => NO_VALUE,
+    }
 }
 
 #[derive(Debug)]
@@ -66,10 +122,7 @@ struct Entry {
     portfolio: Portfolio,
     positions: Vec<Pos>,
     cash: Vec<(String, i128, Conv)>,
-    dirty: bool,
     last_published: Option<Instant>,
-    /// `ts_recv` of the newest tick that changed the portfolio since it was last published.
-    pending_since: i64,
 }
 
 /// Every portfolio's live state. Use through [`LiveBook`].
@@ -81,15 +134,26 @@ pub struct Book {
     prices: Vec<Px>,
     entries: Vec<Option<Entry>>,
     by_id: HashMap<PortfolioId, usize>,
-    /// Instrument id → (entry, position) priced by it, directly or as an FX rate; position
-    /// `u32::MAX` marks the entry's cash (an FX rate of a cash currency).
-    index: Vec<Vec<(u32, u32)>>,
+    /// Instrument id → the positions it prices, directly or as an FX rate (and cash lines
+    /// converted by it).
+    index: Vec<Vec<Hold>>,
+    /// Market values of every position (1e-18 base units, [`NO_VALUE`] when unknown).
+    mv: Vec<i128>,
+    /// Unused places in `mv`.
+    free: Vec<usize>,
+    /// Per entry: dirty flag and pending time.
+    hot: Vec<Hot>,
     dirty: Vec<u32>,
     seq: u64,
 }
 
 fn product(quantity: i64, price: i64) -> i128 {
     i128::from(quantity) * i128::from(price)
+}
+
+/// 1 / `price` (1e-9 units), rounded half away from zero.
+fn inverse(price: i64) -> Option<i64> {
+    div_round(E9 * E9, i128::from(price)).and_then(|r| i64::try_from(r).ok())
 }
 
 impl Book {
@@ -102,7 +166,9 @@ impl Book {
     fn convert(&self, amount: i128, conv: &Conv) -> Option<i128> {
         match conv {
             Conv::Identity => Some(amount),
-            _ => amount.checked_mul(i128::from(self.rate(conv)?.units()))?.checked_div(E9),
+            _ => amount
+                .checked_mul(i128::from(self.rate(conv)?.units()))?
+                .checked_div(E9),
         }
     }
 
@@ -111,19 +177,33 @@ impl Book {
         match conv {
             Conv::Identity => Some(Price::from_units(SCALE)),
             Conv::Direct(fx) => self.px(*fx).last.map(Price::from_units),
-            Conv::Inverse(fx) => {
-                let last = i128::from(self.px(*fx).last?);
-                div_round(E9 * E9, last)
-                    .and_then(|r| i64::try_from(r).ok())
-                    .map(Price::from_units)
-            }
+            Conv::Inverse(fx) => self.px(*fx).inv.map(Price::from_units),
             Conv::Missing(_) => None,
         }
     }
 
+    /// The hot-path record of a position.
+    fn hold(slot: usize, pos: &Pos) -> Hold {
+        let conv = match pos.conv {
+            Conv::Identity => SAME,
+            Conv::Direct(fx) if fx.0 < NO_RATE & !INVERSE => fx.0,
+            Conv::Inverse(fx) if fx.0 < NO_RATE & !INVERSE => fx.0 | INVERSE,
+            _ => NO_RATE,
+        };
+        Hold {
+            gp: pos.gp as u32,
+            slot: slot as u32,
+            instrument: pos.id.0,
+            conv,
+            quantity: pos.quantity.units(),
+        }
+    }
+
     fn market_value(&self, pos: &Pos) -> Option<i128> {
-        let last = self.px(pos.id).last?;
-        self.convert(product(pos.quantity.units(), last), &pos.conv)
+        match self.mv.get(pos.gp).copied() {
+            Some(NO_VALUE) | None => None,
+            Some(v) => Some(v),
+        }
     }
 
     fn conv(&mut self, from: &str, to: &str) -> Conv {
@@ -152,8 +232,10 @@ impl Book {
         if self.prices[i].last.is_none() {
             let now = engine::clock::now_ns();
             let today = now.div_euclid(DAY) * DAY;
+            let last = self.market.last_trade(name).map(Price::units);
             self.prices[i] = Px {
-                last: self.market.last_trade(name).map(Price::units),
+                last,
+                inv: last.and_then(inverse),
                 prev_close: self.market.close_before(name, today).map(Price::units),
                 day: now.div_euclid(DAY),
             };
@@ -161,7 +243,9 @@ impl Book {
         Some(id)
     }
 
-    /// A trade of `id` at `price` happened at `ts_event`; `ts_recv` is when it was read.
+    /// A trade of `id` at `price` happened at `ts_event`; `ts_recv` is when it was read:
+    /// every position it prices gets its market value recomputed, and its portfolio is
+    /// marked for publication.
     #[inline]
     pub fn on_trade(&mut self, id: InstrumentId, price: Price, ts_event: i64, ts_recv: i64) {
         let i = id.0 as usize;
@@ -176,27 +260,31 @@ impl Book {
             px.day = day;
         }
         px.last = Some(price.units());
-        let Some(affected) = self.index.get(i) else {
+        px.inv = inverse(price.units());
+        let Book {
+            index,
+            prices,
+            mv,
+            hot,
+            dirty,
+            ..
+        } = self;
+        let Some(holds) = index.get(i) else {
             return;
         };
-        for k in 0..affected.len() {
-            let (slot, pos) = self.index[i][k];
-            let value = match self.entries[slot as usize].as_ref() {
-                Some(entry) if pos != u32::MAX => self.market_value(&entry.positions[pos as usize]),
-                _ => None,
-            };
-            let Some(entry) = self.entries[slot as usize].as_mut() else {
+        for hold in holds {
+            if let Some(place) = mv.get_mut(hold.gp as usize) {
+                *place = hold_value(prices, hold);
+            }
+            let Some(state) = hot.get_mut(hold.slot as usize) else {
                 continue;
             };
-            if pos != u32::MAX {
-                entry.positions[pos as usize].market_value = value;
+            if state.pending_since == 0 {
+                state.pending_since = ts_recv;
             }
-            if entry.pending_since == 0 {
-                entry.pending_since = ts_recv;
-            }
-            if !entry.dirty {
-                entry.dirty = true;
-                self.dirty.push(slot);
+            if !state.dirty {
+                state.dirty = true;
+                dirty.push(hold.slot);
             }
         }
     }
@@ -229,6 +317,13 @@ impl Book {
                 continue;
             };
             let conv = self.conv(&holding.currency, &base);
+            let gp = match self.free.pop() {
+                Some(gp) => gp,
+                None => {
+                    self.mv.push(NO_VALUE);
+                    self.mv.len() - 1
+                }
+            };
             positions.push(Pos {
                 name: holding.instrument.clone(),
                 id,
@@ -237,7 +332,7 @@ impl Book {
                 cost: holding.cost,
                 realized: holding.realized,
                 avg_cost: holding.avg_cost(),
-                market_value: None,
+                gp,
             });
         }
         let cash_lines: Vec<(String, i128)> =
@@ -249,43 +344,51 @@ impl Book {
                 (currency, amount, conv)
             })
             .collect();
-        for pos in &mut positions {
-            pos.market_value = None;
-        }
-        let mut entry = Entry {
+        let entry = Entry {
             portfolio: portfolio.clone(),
             positions,
             cash,
-            dirty: false,
             last_published: None,
-            pending_since: 0,
         };
-        for k in 0..entry.positions.len() {
-            entry.positions[k].market_value = self.market_value(&entry.positions[k]);
-        }
         // Index: each position under its instrument and its FX instrument; cash under its.
-        for (k, pos) in entry.positions.iter().enumerate() {
-            self.index[pos.id.0 as usize].push((slot as u32, k as u32));
+        for pos in &entry.positions {
+            let hold = Book::hold(slot, pos);
+            self.mv[pos.gp] = hold_value(&self.prices, &hold);
+            self.index[pos.id.0 as usize].push(hold);
             if let Conv::Direct(fx) | Conv::Inverse(fx) = pos.conv {
-                self.index[fx.0 as usize].push((slot as u32, k as u32));
+                self.index[fx.0 as usize].push(hold);
             }
         }
         for (_, _, conv) in &entry.cash {
             if let Conv::Direct(fx) | Conv::Inverse(fx) = conv {
-                self.index[fx.0 as usize].push((slot as u32, u32::MAX));
+                self.index[fx.0 as usize].push(Hold {
+                    gp: u32::MAX,
+                    slot: slot as u32,
+                    instrument: fx.0,
+                    conv: SAME,
+                    quantity: 0,
+                });
             }
         }
+        if self.hot.len() <= slot {
+            self.hot.resize(slot + 1, Hot::default());
+        }
+        self.hot[slot] = Hot::default();
         self.entries[slot] = Some(entry);
         self.dirty.reserve(self.entries.len());
         slot
     }
 
     fn unindex(&mut self, slot: usize) {
-        if self.entries.get(slot).is_some_and(Option::is_some) {
+        if let Some(Some(entry)) = self.entries.get(slot) {
             for list in &mut self.index {
-                list.retain(|(s, _)| *s as usize != slot);
+                list.retain(|h| h.slot as usize != slot);
             }
             self.dirty.retain(|s| *s as usize != slot);
+            for pos in &entry.positions {
+                self.mv[pos.gp] = NO_VALUE;
+                self.free.push(pos.gp);
+            }
         }
     }
 
@@ -313,7 +416,7 @@ impl Book {
         for pos in &entry.positions {
             note(&pos.conv);
             let px = self.px(pos.id);
-            let mv = pos.market_value;
+            let mv = self.market_value(pos);
             let cost = self.convert(pos.cost, &pos.conv);
             let real = self.convert(pos.realized, &pos.conv);
             let unreal = mv.zip(cost).map(|(m, c)| m - c);
@@ -402,6 +505,9 @@ impl LiveBook {
                 entries: Vec::new(),
                 by_id: HashMap::new(),
                 index: Vec::new(),
+                mv: Vec::new(),
+                free: Vec::new(),
+                hot: Vec::new(),
                 dirty: Vec::new(),
                 seq: 0,
             }),
@@ -435,10 +541,9 @@ impl LiveBook {
                 let id = book.entries[slot].as_ref().map(|e| e.portfolio.id);
                 if id.is_some_and(|id| self.sink.has_subscribers(id)) {
                     self.publish(book, slot, now);
-                } else if let Some(entry) = book.entries[slot].as_mut() {
+                } else if let Some(state) = book.hot.get_mut(slot) {
                     // Nobody listens: no valuation is built; the next subscriber asks for one.
-                    entry.dirty = false;
-                    entry.pending_since = 0;
+                    *state = Hot::default();
                 }
             } else {
                 k += 1;
@@ -464,13 +569,14 @@ impl LiveBook {
             }),
         );
         if let Some(entry) = book.entries[slot].as_mut() {
-            entry.dirty = false;
             entry.last_published = Some(now);
-            if entry.pending_since != 0 {
+        }
+        if let Some(state) = book.hot.get_mut(slot) {
+            if state.pending_since != 0 {
                 self.latency
-                    .record_all([ts_recv.saturating_sub(entry.pending_since).max(0)]);
-                entry.pending_since = 0;
+                    .record_all([ts_recv.saturating_sub(state.pending_since).max(0)]);
             }
+            *state = Hot::default();
         }
         self.sink
             .publish_valuation(valuation.portfolio, text, ts_recv);
@@ -513,10 +619,12 @@ impl PortfolioDirectory for LiveBook {
         };
         if let Some(entry) = book.entries[slot].as_mut() {
             entry.last_published = None;
-            if !entry.dirty {
-                entry.dirty = true;
-                book.dirty.push(slot as u32);
-            }
+        }
+        if let Some(state) = book.hot.get_mut(slot)
+            && !state.dirty
+        {
+            state.dirty = true;
+            book.dirty.push(slot as u32);
         }
     }
 }

@@ -580,6 +580,8 @@ mod tests {
 
     fn fx_config() -> CurrencyConfig {
         let mut c = CurrencyConfig::default();
+        // Only the pairs these tests configure (the default has the synthetic feed's).
+        c.fx.clear();
         c.currencies.insert("SIM:BMW".into(), "EUR".into());
         c.currencies.insert("LSE:*".into(), "GBP".into());
         c.fx.insert("EUR/USD".into(), "SIM:EURUSD".into());
