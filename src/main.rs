@@ -50,9 +50,10 @@ struct ImportArgs {
     format: storage::import::ImportFormat,
     /// The file to import.
     file: PathBuf,
-    /// The instrument the rows belong to, as VENUE:SYMBOL.
+    /// The instrument the rows belong to, as VENUE:SYMBOL. Without it, taken from a Tardis
+    /// file's exchange and symbol, or a Binance kline file's name (SYMBOL-interval-date.csv).
     #[arg(long, value_name = "ID")]
-    instrument: String,
+    instrument: Option<String>,
     /// Bar interval (e.g. 1m); by default read from the file.
     #[arg(long, value_name = "INTERVAL")]
     interval: Option<engine::Interval>,
@@ -64,23 +65,28 @@ struct ImportArgs {
 
 /// `nexamd import`: exit 0 and a summary on stdout, or 1 and the reason on stderr.
 fn import(args: ImportArgs, data_dir: &std::path::Path) -> ExitCode {
+    let Some(instrument) = args
+        .instrument
+        .clone()
+        .or_else(|| storage::backfill::infer_instrument(args.format, &args.file))
+    else {
+        eprintln!(
+            "nexamd import: cannot tell which instrument {} holds; pass --instrument VENUE:SYMBOL",
+            args.file.display()
+        );
+        return ExitCode::FAILURE;
+    };
     let options = storage::import::ImportOptions {
         interval: args.interval,
         round_excess_digits: args.round_excess_digits,
     };
-    match storage::backfill::import_file(
-        data_dir,
-        args.format,
-        &args.file,
-        &args.instrument,
-        options,
-    ) {
+    match storage::backfill::import_file(data_dir, args.format, &args.file, &instrument, options) {
         Ok(report) => {
             for (interval, count) in &report.bars {
-                println!("imported {count} {interval} bars of {}", args.instrument);
+                println!("imported {count} {interval} bars of {instrument}");
             }
             if report.trades > 0 {
-                println!("imported {} trades of {}", report.trades, args.instrument);
+                println!("imported {} trades of {instrument}", report.trades);
             }
             if let Some((first, last)) = report.span {
                 println!(

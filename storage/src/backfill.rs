@@ -62,6 +62,38 @@ pub enum BackfillError {
     Storage(#[from] Error),
 }
 
+/// The instrument a file is about when the command line does not say: a Tardis file names
+/// its exchange and symbol (`bitmex`, `XBTUSD` → `BITMEX:XBTUSD`); a Binance kline file is
+/// named `SYMBOL-interval-date.csv` (`ADABTC-1m-2021-11-27.csv` → `BINANCE:ADABTC`). A generic
+/// OHLCV file says nothing.
+pub fn infer_instrument(format: ImportFormat, file: &Path) -> Option<String> {
+    match format {
+        ImportFormat::TardisTrades => {
+            use std::io::BufRead as _;
+            let mut lines = BufReader::new(File::open(file).ok()?).lines();
+            let header = lines.next()?.ok()?;
+            let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+            let exchange = columns.iter().position(|c| *c == "exchange")?;
+            let symbol = columns.iter().position(|c| *c == "symbol")?;
+            let row = lines.next()?.ok()?;
+            let fields: Vec<&str> = row.split(',').map(str::trim).collect();
+            let name = format!(
+                "{}:{}",
+                fields.get(exchange)?.to_ascii_uppercase(),
+                fields.get(symbol)?
+            );
+            engine::registry::validate_name(&name).ok().map(|_| name)
+        }
+        ImportFormat::BinanceKlines => {
+            let stem = file.file_name()?.to_str()?;
+            let symbol = stem.split('-').next()?;
+            let ok = !symbol.is_empty() && symbol.bytes().all(|b| b.is_ascii_alphanumeric());
+            ok.then(|| format!("BINANCE:{}", symbol.to_ascii_uppercase()))
+        }
+        ImportFormat::OhlcvCsv => None,
+    }
+}
+
 /// Imports `file` in `format` as `instrument` into the data directory `root`.
 pub fn import_file(
     root: &Path,

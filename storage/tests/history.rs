@@ -446,3 +446,32 @@ fn journal_segments_go_once_parquet_holds_their_ticks() {
     assert!(stats.segments_deleted.get() >= 2);
     writer.close();
 }
+
+#[test]
+fn imports_name_their_instrument_when_the_file_does() {
+    use storage::backfill::infer_instrument;
+    use storage::import::ImportFormat;
+    let samples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/history");
+    assert_eq!(
+        infer_instrument(
+            ImportFormat::TardisTrades,
+            &samples.join("bitmex_trades_XBTUSD.tardis.csv")
+        ),
+        Some("BITMEX:XBTUSD".into())
+    );
+    assert_eq!(
+        infer_instrument(
+            ImportFormat::BinanceKlines,
+            &samples.join("ADABTC-1m-2021-11-27.binance-klines.csv")
+        ),
+        Some("BINANCE:ADABTC".into())
+    );
+    assert_eq!(
+        infer_instrument(
+            ImportFormat::OhlcvCsv,
+            &samples.join("btc-perp-20211231-20220201_1m.csv")
+        ),
+        None
+    );
+}
