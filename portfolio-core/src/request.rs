@@ -234,7 +234,8 @@ fn parse_kind(text: &str) -> Result<TxKind> {
     })
 }
 
-/// `{"type", "instrument"?, "quantity", "price"?, "fee"?, "currency"?, "ts"}`.
+/// `{"type", "instrument"?, "quantity", "price"?, "fee"?, "currency"?, "ts"?}`; without `ts`
+/// the transaction happens now.
 pub fn parse_new_transaction(body: &[u8]) -> Result<NewTransaction> {
     let f = Fields::parse(
         body,
@@ -266,7 +267,7 @@ pub fn parse_new_transaction(body: &[u8]) -> Result<NewTransaction> {
     if let Some(code) = &currency {
         check_currency(code)?;
     }
-    let ts = Fields::required("ts", f.time("ts")?)?;
+    let ts = f.time("ts")?.unwrap_or_else(engine::clock::now_ns);
     let name = kind.as_str();
     if kind.is_trade() {
         Fields::required("instrument", instrument.as_ref())?;
@@ -315,6 +316,13 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_without_ts_happens_now() {
+        let before = engine::clock::now_ns();
+        let tx = parse_new_transaction(br#"{"type":"deposit","quantity":1}"#).unwrap();
+        assert!(tx.ts >= before && tx.ts <= engine::clock::now_ns());
+    }
+
+    #[test]
     fn amounts_as_strings_and_numbers_are_exact() {
         let t = parse_new_transaction(
             br#"{"type":"buy","instrument":"SIM:AAA","quantity":0.1,"price":"110.000000001","fee":1e-9,"ts":"2024-05-01T00:00:00Z"}"#,
@@ -352,7 +360,6 @@ mod tests {
     #[case::text(br#"{"type":"deposit","quantity":"ten","ts":1}"#, "bad_quantity")]
     #[case::boolean(br#"{"type":"deposit","quantity":true,"ts":1}"#, "bad_quantity")]
     #[case::too_precise(br#"{"type":"deposit","quantity":"1e-10","ts":1}"#, "bad_quantity")]
-    #[case::no_ts(br#"{"type":"deposit","quantity":1}"#, "missing_field")]
     #[case::bad_ts(br#"{"type":"deposit","quantity":1,"ts":"yesterday"}"#, "bad_time")]
     #[case::float_ts(br#"{"type":"deposit","quantity":1,"ts":1.5}"#, "bad_time")]
     #[case::no_instrument(br#"{"type":"buy","quantity":1,"price":1,"ts":1}"#, "missing_field")]
