@@ -6,7 +6,7 @@
 //! the files to the catalog and drop the rows they hold from memory, in one step. Journal
 //! segments below the record's `replay_from` are released to the writer for deletion.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
@@ -16,7 +16,7 @@ use std::time::Duration;
 use arrow_array::{
     Array, ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt32Array, UInt64Array,
 };
-use engine::{Bar, Interval, Tick};
+use engine::{Bar, Interval};
 use parquet::file::metadata::KeyValue;
 
 use crate::catalog::{Catalog, Dataset, partition_day, partition_name};
@@ -27,7 +27,7 @@ use crate::columnar::{META_DATASET, META_INSTRUMENTS, META_VERSION};
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
 use crate::state::{State, file_generation, part_name};
-use crate::store::Store;
+use crate::store::{Store, TickMap};
 use crate::writer::{BASES, WriterStats};
 
 const DAY: i64 = 86_400 * engine::bar::NANOS_PER_SEC;
@@ -254,7 +254,7 @@ impl Persister {
             // Nothing was committed: the ticks go back in front of those that came since.
             let mut inner = self.store.lock();
             let newer = std::mem::take(&mut inner.ticks);
-            let mut restored: HashMap<u32, Vec<(u64, Tick)>> = (*ticks).clone();
+            let mut restored: TickMap = (*ticks).clone();
             for (id, v) in newer {
                 restored.entry(id).or_default().extend(v);
             }
@@ -268,7 +268,7 @@ impl Persister {
     fn write_and_commit(
         &mut self,
         bars: Vec<Vec<(String, Bar)>>,
-        ticks: &HashMap<u32, Vec<(u64, Tick)>>,
+        ticks: &TickMap,
         ticks_through: u64,
         needed: Option<u64>,
     ) -> Result<usize> {

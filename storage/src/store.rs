@@ -20,6 +20,9 @@ use crate::columnar::read::FileMeta;
 /// File whose change tells a running engine that `nexamd import` added files.
 pub const IMPORT_MARKER: &str = "IMPORTED";
 
+/// Ticks in memory by instrument id, each with its journal index, in arrival order.
+pub type TickMap = HashMap<u32, Vec<(u64, Tick)>>;
+
 /// A bar in memory.
 #[derive(Debug, Clone, Copy)]
 pub struct MemBar {
@@ -39,12 +42,12 @@ pub struct Inner {
     /// Closed bars not yet in Parquet, per live base interval, by (instrument, start).
     pub bars: Vec<BTreeMap<(u32, i64), MemBar>>,
     /// Ticks not yet in Parquet, per instrument, in arrival order, with journal indexes.
-    pub ticks: HashMap<u32, Vec<(u64, Tick)>>,
+    pub ticks: TickMap,
     /// Ticks held in `ticks`.
     pub tick_count: usize,
     /// Ticks the persister took out of `ticks` and is writing to Parquet; still served until
     /// the files holding them are in the catalog.
-    pub persisting: Option<Arc<HashMap<u32, Vec<(u64, Tick)>>>>,
+    pub persisting: Option<Arc<TickMap>>,
     /// Lowest journal index of a bar the aggregator still holds (open or closed, not final),
     /// as of the last batch.
     pub aggregator_min_index: Option<u64>,
