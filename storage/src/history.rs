@@ -172,13 +172,15 @@ fn limit_of(range: &Range, max_rows: usize) -> Result<usize, QueryError> {
     }
 }
 
-/// Answers a bar query. `now` (ns) bounds filled buckets: only closed ones are filled.
-pub fn query_bars(
-    store: &Store,
-    q: &BarQuery,
-    max_rows: usize,
-    now: i64,
-) -> Result<BarPage, QueryError> {
+/// A bar query checked and resolved: the instrument's id, the bucket range, the row limit.
+struct Plan {
+    id: Option<InstrumentId>,
+    start: i64,
+    end: i64,
+    limit: usize,
+}
+
+fn plan(store: &Store, q: &BarQuery, max_rows: usize) -> Result<Plan, QueryError> {
     let id = check_instrument(store, &q.instrument)?;
     let width = q.interval.nanos();
     let mut start = ceil_to(q.range.start, width);
@@ -203,6 +205,132 @@ pub fn query_bars(
             ),
         ));
     }
+    Ok(Plan {
+        id,
+        start,
+        end,
+        limit,
+    })
+}
+
+/// Answers a bar query at a stored interval without empty buckets filled straight from the
+/// decoded Arrow columns: rows of the instrument in range are filtered out of each file's
+/// pruned pages and concatenated, without building a [`Bar`] per row. `None` when the query
+/// needs the general path (resampling, fill, or stored rows that overlap), which gives the
+/// same rows.
+pub fn query_bars_columnar(
+    store: &Store,
+    q: &BarQuery,
+    max_rows: usize,
+) -> Result<Option<(arrow_array::RecordBatch, Option<String>)>, QueryError> {
+    use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampNanosecondArray};
+    if q.fill != Fill::None {
+        return Ok(None);
+    }
+    let Plan {
+        id,
+        start,
+        end,
+        limit,
+    } = plan(store, q, max_rows)?;
+    if choose_base(store, &q.instrument, id, q.interval) != q.interval {
+        return Ok(None);
+    }
+    let (files, memory) = store.bar_snapshot(&q.instrument, id, q.interval, (start, end));
+    let schema = crate::columnar::schema::BAR_OUTPUT.clone();
+    let name = q.instrument.as_str();
+    let read = |files: &[Arc<FileMeta>]| -> Result<Vec<RecordBatch>, QueryError> {
+        let mut out = Vec::new();
+        for file in files {
+            for batch in file.read(name, start, end)? {
+                let column = |n: &str| batch.column_by_name(n).cloned();
+                let (Some(instrument), Some(ts)) = (column("instrument"), column("ts")) else {
+                    return Err(QueryError::Internal(crate::Error::Corrupt {
+                        path: file.path.clone(),
+                        message: "no instrument or ts column".into(),
+                    }));
+                };
+                let instrument = instrument.as_any().downcast_ref::<StringArray>();
+                let ts = ts.as_any().downcast_ref::<TimestampNanosecondArray>();
+                let (Some(instrument), Some(ts)) = (instrument, ts) else {
+                    return Err(QueryError::bad("internal", "unexpected column types"));
+                };
+                let mask: BooleanArray = (0..batch.num_rows())
+                    .map(|i| {
+                        let t = ts.value(i);
+                        Some(t >= start && t < end && instrument.value(i) == name)
+                    })
+                    .collect();
+                let columns = schema
+                    .fields()
+                    .iter()
+                    .map(|f| {
+                        let c = column(f.name()).ok_or_else(|| {
+                            QueryError::bad("internal", format!("no {} column", f.name()))
+                        })?;
+                        Ok(arrow_select::filter::filter(c.as_ref(), &mask)?)
+                    })
+                    .collect::<Result<Vec<_>, QueryError>>()?;
+                out.push(RecordBatch::try_new(schema.clone(), columns)?);
+            }
+        }
+        Ok(out)
+    };
+    let mut batches = if files.len() >= PARALLEL_FILES {
+        let (first, second) = files.split_at(files.len() / 2);
+        let (a, b) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| read(second));
+            (read(first), other.join())
+        });
+        let mut a = a?;
+        a.extend(b.map_err(|_| QueryError::bad("internal", "a reader thread failed"))??);
+        a
+    } else {
+        read(&files)?
+    };
+    if !memory.is_empty() {
+        let rows: Vec<BarRow> = memory
+            .iter()
+            .map(|b| BarRow {
+                ts: b.ts,
+                bar: Some(*b),
+            })
+            .collect();
+        batches.push(crate::columnar::schema::bars_batch(&rows, None)?);
+    }
+    let all = arrow_select::concat::concat_batches(&schema, &batches)?;
+    let ts = all
+        .column(0)
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .ok_or_else(|| QueryError::bad("internal", "unexpected ts column"))?;
+    // Rows in order and each start once (the usual case: disjoint daily files, then memory
+    // after them); anything else goes the general way, which merges.
+    if !ts.values().windows(2).all(|w| w[0] < w[1]) {
+        return Ok(None);
+    }
+    if all.num_rows() > limit {
+        let page = all.slice(0, limit);
+        let cursor = limit.checked_sub(1).map(|i| ts.value(i).to_string());
+        return Ok(Some((page, cursor)));
+    }
+    Ok(Some((all, None)))
+}
+
+/// Answers a bar query. `now` (ns) bounds filled buckets: only closed ones are filled.
+pub fn query_bars(
+    store: &Store,
+    q: &BarQuery,
+    max_rows: usize,
+    now: i64,
+) -> Result<BarPage, QueryError> {
+    let Plan {
+        id,
+        start,
+        end,
+        limit,
+    } = plan(store, q, max_rows)?;
+    let width = q.interval.nanos();
     let base = choose_base(store, &q.instrument, id, q.interval);
     let mut bars = read_bars(store, &q.instrument, id, base, (start, end))?;
     if base != q.interval {

@@ -22,7 +22,9 @@ use engine::json::{error_body, write_str};
 
 use crate::columnar::schema::{BarRow, TickData, TickRow, bars_batch, ticks_batch};
 use crate::columnar::write::to_bytes;
-use crate::history::{BarQuery, Fill, QueryError, Range, TickQuery, query_bars, query_ticks};
+use crate::history::{
+    BarQuery, Fill, QueryError, Range, TickQuery, query_bars, query_bars_columnar, query_ticks,
+};
 use crate::store::Store;
 
 /// State of the history routes.
@@ -196,6 +198,16 @@ async fn bars(
             range: range(&params, span)?,
             fill,
         };
+        if matches!(format, Format::Arrow | Format::Parquet)
+            && let Some((batch, cursor)) =
+                query_bars_columnar(&state.store, &query, state.max_rows)?
+        {
+            let body = match format {
+                Format::Arrow => arrow_stream(&batch)?,
+                _ => to_bytes(&batch)?,
+            };
+            return Ok(respond(format, body, cursor.as_deref()));
+        }
         let page = query_bars(&state.store, &query, state.max_rows, now_ns())?;
         let body = match format {
             Format::Json => {
