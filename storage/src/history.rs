@@ -276,18 +276,7 @@ pub fn query_bars_columnar(
         }
         Ok(out)
     };
-    let mut batches = if files.len() >= PARALLEL_FILES {
-        let (first, second) = files.split_at(files.len() / 2);
-        let (a, b) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| read(second));
-            (read(first), other.join())
-        });
-        let mut a = a?;
-        a.extend(b.map_err(|_| QueryError::bad("internal", "a reader thread failed"))??);
-        a
-    } else {
-        read(&files)?
-    };
+    let mut batches = read_in_halves(&files, read)?;
     if !memory.is_empty() {
         let rows: Vec<BarRow> = memory
             .iter()
@@ -450,20 +439,7 @@ pub fn read_bars(
         }
         Ok(out)
     };
-    // Many files (a long range) are read on two threads, in two halves of the (date-ordered)
-    // list, so the halves concatenate in order.
-    let mut all = if files.len() >= PARALLEL_FILES {
-        let (first, second) = files.split_at(files.len() / 2);
-        let (a, b) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| read(second));
-            (read(first), other.join())
-        });
-        let mut a = a?;
-        a.extend(b.map_err(|_| QueryError::bad("internal", "a reader thread failed"))??);
-        a
-    } else {
-        read(&files)?
-    };
+    let mut all = read_in_halves(&files, read)?;
     all.extend(memory.into_iter().map(|b| (b.ts, u64::MAX, b)));
     // Files hold disjoint, sorted days: usually the rows are already in order with no
     // duplicate, and neither sort nor merge is needed.
@@ -483,6 +459,25 @@ pub fn read_bars(
 
 /// Files from which a bar query reads on two threads.
 const PARALLEL_FILES: usize = 8;
+
+/// Runs `read` over `files`; many files (a long range) are read on two threads, in two halves
+/// of the date-ordered list, so the results concatenate in order.
+fn read_in_halves<T: Send>(
+    files: &[Arc<FileMeta>],
+    read: impl Fn(&[Arc<FileMeta>]) -> Result<Vec<T>, QueryError> + Sync,
+) -> Result<Vec<T>, QueryError> {
+    if files.len() < PARALLEL_FILES {
+        return read(files);
+    }
+    let (first, second) = files.split_at(files.len() / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| read(second));
+        (read(first), other.join())
+    });
+    let mut a = a?;
+    a.extend(b.map_err(|_| QueryError::bad("internal", "a reader thread failed"))??);
+    Ok(a)
+}
 
 /// Folds base bars (in time order) into bars of `interval`.
 pub fn resample(bars: &[Bar], interval: Interval) -> Vec<Bar> {
