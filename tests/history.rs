@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::ws::{Client, kind};
-use support::{Engine, binary, http_get_bytes, start_with_config, wait_until};
+use support::{Engine, binary, http_get_bytes, start_with_config, units, wait_until};
 
 const NS: i64 = 1_000_000_000;
 
@@ -24,17 +24,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Exact decimal text as units of 1e-9, parsed here without the engine's parser.
-fn units(text: &str) -> i128 {
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    assert!(frac.len() <= 9, "{text}");
-    let negative = int.starts_with('-');
-    let whole: i128 = int.trim_start_matches('-').parse().unwrap_or(0);
-    let frac: i128 = format!("{frac:0<9}").parse().unwrap();
-    let value = whole * 1_000_000_000 + frac;
-    if negative { -value } else { value }
 }
 
 /// A bar aggregated here from trades: (open, high, low, close, volume, trades, notional e18).

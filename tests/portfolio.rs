@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::ws::{Client, kind};
-use support::{Engine, binary, start_with_config};
+use support::{Engine, binary, start_with_config, units};
 
 const CONFIG: &str = "[feeds.synthetic]\ninstruments = 5\nrate = 2000\n";
 
@@ -63,15 +63,6 @@ fn valuation(engine: &Engine, id: u64) -> Value {
     );
     assert_eq!(status, 200, "{body}");
     body
-}
-
-/// Exact decimal text as 1e-9 units, parsed here.
-fn units(text: &str) -> i128 {
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    let negative = int.starts_with('-');
-    let whole: i128 = int.trim_start_matches('-').parse().unwrap_or(0);
-    let value = whole * 1_000_000_000 + format!("{frac:0<9}").parse::<i128>().unwrap();
-    if negative { -value } else { value }
 }
 
 fn field(value: &Value, key: &str) -> i128 {

@@ -549,26 +549,47 @@ impl BarSink for Hub {
             snapshot: false,
             amended,
         };
-        // Under the hub's writer lock, which a subscribe holds throughout: a subscriber either
-        // gets this bar as its snapshot or is in the list and gets it live, never neither.
-        // Queues are pushed after the locks are released (a subscribe takes a queue lock
-        // before the subscriber lists).
+        self.publish_other(
+            key,
+            || {
+                lock(&self.latest_bars).insert(key, (Arc::from(name), *bar, meta));
+            },
+            || {
+                let mut text = String::with_capacity(320);
+                write_bar(&mut text, name, bar, meta);
+                Outgoing {
+                    text: text.into(),
+                    key: Some(key),
+                    seq: meta.seq,
+                    ts_recv: meta.ts_recv,
+                }
+            },
+        );
+    }
+}
+
+impl Hub {
+    /// Sends a message of a channel that does not carry ticks (bars, valuations) to its
+    /// subscribers. `remember` keeps it as the channel's snapshot under the hub's writer
+    /// lock, which a subscribe holds throughout: a subscriber either gets it as its snapshot
+    /// or is in the list and gets it live, never neither. `message` is built only when
+    /// someone subscribes, and queues are pushed after the locks are released (a subscribe
+    /// takes a queue lock before the subscriber lists).
+    fn publish_other(
+        &self,
+        key: ChannelKey,
+        remember: impl FnOnce(),
+        message: impl FnOnce() -> Outgoing,
+    ) {
         let list = {
             let _writer = lock(&self.writer);
-            lock(&self.latest_bars).insert(key, (Arc::from(name), *bar, meta));
+            remember();
             match lock(&self.others).get(&key) {
                 Some(list) if !list.is_empty() => list.clone(),
                 _ => return,
             }
         };
-        let mut text = String::with_capacity(320);
-        write_bar(&mut text, name, bar, meta);
-        let message = Outgoing {
-            text: text.into(),
-            key: Some(key),
-            seq: meta.seq,
-            ts_recv: meta.ts_recv,
-        };
+        let message = message();
         let policy = self.config.policy();
         for conn in &list {
             match lock(&conn.queue).push(message.clone(), policy) {
@@ -598,30 +619,18 @@ impl ValuationSink for Hub {
     fn publish_valuation(&self, portfolio: u64, message: String, ts_recv: i64) {
         let key = Channel::Portfolio(portfolio).key();
         let text = Utf8Bytes::from(message);
-        // As for bars: under the writer lock a subscriber gets this as its snapshot or live.
-        let list = {
-            let _writer = lock(&self.writer);
-            lock(&self.latest_valuations).insert(key, text.clone());
-            match lock(&self.others).get(&key) {
-                Some(list) if !list.is_empty() => list.clone(),
-                _ => return,
-            }
-        };
-        let message = Outgoing {
-            text,
-            key: Some(key),
-            seq: self.bar_seq.fetch_add(1, Ordering::Relaxed) + 1,
-            ts_recv,
-        };
-        let policy = self.config.policy();
-        for conn in &list {
-            match lock(&conn.queue).push(message.clone(), policy) {
-                Push::Full => conn.request_close(CLOSE_SLOW),
-                Push::Conflated => self.metrics.conflated.add(1),
-                Push::Queued | Push::Filtered => {}
-            }
-            conn.notify.notify_one();
-        }
+        self.publish_other(
+            key,
+            || {
+                lock(&self.latest_valuations).insert(key, text.clone());
+            },
+            || Outgoing {
+                text: text.clone(),
+                key: Some(key),
+                seq: self.bar_seq.fetch_add(1, Ordering::Relaxed) + 1,
+                ts_recv,
+            },
+        );
     }
 
     fn forget_portfolio(&self, portfolio: u64) {

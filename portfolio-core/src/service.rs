@@ -135,6 +135,7 @@ impl Portfolios {
         Ok(service)
     }
 
+    /// Locks the database.
     fn db(&self) -> MutexGuard<'_, Db> {
         // A panic while the lock was held cannot leave a half-done change behind: every
         // change is one SQLite statement or transaction, rolled back if not committed.
@@ -246,12 +247,7 @@ impl Portfolios {
             ts: new.ts,
         };
         let mut db = self.db();
-        let portfolio = db
-            .portfolio(owner, id)?
-            .ok_or(Error::UnknownPortfolio(id))?;
-        let mut txs = db
-            .transactions(owner, id)?
-            .ok_or(Error::UnknownPortfolio(id))?;
+        let (portfolio, mut txs) = load(&db, owner, id)?;
         let at = txs.partition_point(|t| (t.ts, t.id) <= (candidate.ts, candidate.id));
         txs.insert(at, candidate.clone());
         let ledger = replay(&portfolio, &txs, &self.currency).map_err(|(tx, e)| {
@@ -272,12 +268,7 @@ impl Portfolios {
     /// fails to replay ([`Error::HistoryConflict`]).
     pub fn delete_transaction(&self, owner: &str, id: PortfolioId, tx_id: u64) -> Result<()> {
         let mut db = self.db();
-        let portfolio = db
-            .portfolio(owner, id)?
-            .ok_or(Error::UnknownPortfolio(id))?;
-        let mut txs = db
-            .transactions(owner, id)?
-            .ok_or(Error::UnknownPortfolio(id))?;
+        let (portfolio, mut txs) = load(&db, owner, id)?;
         let at = txs
             .iter()
             .position(|t| t.id == tx_id)
@@ -307,12 +298,7 @@ impl Portfolios {
     /// The ledger of `owner`'s portfolio `id`, replayed from its transactions.
     pub fn ledger(&self, owner: &str, id: PortfolioId) -> Result<Ledger> {
         let db = self.db();
-        let portfolio = db
-            .portfolio(owner, id)?
-            .ok_or(Error::UnknownPortfolio(id))?;
-        let txs = db
-            .transactions(owner, id)?
-            .ok_or(Error::UnknownPortfolio(id))?;
+        let (portfolio, txs) = load(&db, owner, id)?;
         Ok(replay_stored(&portfolio, &txs, &self.currency))
     }
 
@@ -330,6 +316,17 @@ impl Portfolios {
         }
         Ok(out)
     }
+}
+
+/// `owner`'s portfolio `id` and its transactions in (ts, id) order; 404 for another owner's.
+fn load(db: &Db, owner: &str, id: PortfolioId) -> Result<(Portfolio, Vec<Transaction>)> {
+    let portfolio = db
+        .portfolio(owner, id)?
+        .ok_or(Error::UnknownPortfolio(id))?;
+    let txs = db
+        .transactions(owner, id)?
+        .ok_or(Error::UnknownPortfolio(id))?;
+    Ok((portfolio, txs))
 }
 
 #[cfg(test)]

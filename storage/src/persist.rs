@@ -117,6 +117,14 @@ pub fn write_tick_files(
     Ok(written)
 }
 
+/// The `VENUE:SYMBOL` of a (process-local) instrument id, for the files.
+fn instrument_name(store: &Store, id: u32) -> Option<String> {
+    store
+        .registry()
+        .get(engine::InstrumentId(id))
+        .map(|i| i.name.to_string())
+}
+
 /// Stop signal for the persister's thread.
 #[derive(Debug, Default)]
 pub struct Stop {
@@ -213,12 +221,7 @@ impl Persister {
 
     /// Writes every final bar and every tick in memory to Parquet and commits.
     pub fn persist(&mut self) -> Result<usize> {
-        let registry_name = |id: u32| {
-            self.store
-                .registry()
-                .get(engine::InstrumentId(id))
-                .map(|i| i.name.to_string())
-        };
+        let registry_name = |id: u32| instrument_name(&self.store, id);
         // 1. Snapshot what is final. The ticks are moved out (O(1) under the lock) into
         // `persisting`, where queries still see them while they are written.
         let (bars, ticks, ticks_through, needed) = {
@@ -273,12 +276,7 @@ impl Persister {
         needed: Option<u64>,
     ) -> Result<usize> {
         let root = self.store.root().to_owned();
-        let registry_name = |id: u32| {
-            self.store
-                .registry()
-                .get(engine::InstrumentId(id))
-                .map(|i| i.name.to_string())
-        };
+        let registry_name = |id: u32| instrument_name(&self.store, id);
         let ticks: Vec<(String, TickRow)> = ticks
             .iter()
             .filter_map(|(id, v)| Some((registry_name(*id)?, v)))

@@ -30,6 +30,18 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut condition: impl FnMut() 
     }
 }
 
+/// Exact decimal text as 1e-9 units, parsed without the engine's parser (tests check the
+/// engine's numbers against it).
+pub fn units(text: &str) -> i128 {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    assert!(frac.len() <= 9, "{text}");
+    let negative = int.starts_with('-');
+    let whole: i128 = int.trim_start_matches('-').parse().unwrap_or(0);
+    let frac: i128 = format!("{frac:0<9}").parse().unwrap();
+    let value = whole * 1_000_000_000 + frac;
+    if negative { -value } else { value }
+}
+
 /// A running engine process.
 pub struct Engine {
     pub child: Child,
