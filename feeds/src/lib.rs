@@ -5,10 +5,14 @@
 //! It parses its source into [`engine::Tick`]s and publishes them; the engine reads its state
 //! and counters for `/metrics`.
 
+pub mod config;
 pub mod error;
 pub mod feed;
 pub mod synthetic;
+pub mod venue;
 
 pub use error::{Error, Result};
 pub use feed::{Feed, FeedContext, FeedFuture, FeedState, FeedStats, FeedThread};
+pub use config::VenueConfig;
 pub use synthetic::{SyntheticConfig, SyntheticFeed};
+pub use venue::{Event, Keepalive, ParseCtx, ParseError, Venue};
