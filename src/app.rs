@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use engine::{Consumer, Gap, Registry, Ring, Tick, WaitOutcome};
 use fanout::{Dispatcher, Hub, LatestTable};
-use feeds::{Feed, FeedContext, FeedStats, FeedThread, SyntheticFeed};
+use feeds::{
+    Feed, FeedContext, FeedStats, FeedThread, Pace, Replay, ReplayFeed, SyntheticFeed, WsFeed,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Source};
@@ -266,6 +268,19 @@ impl Engine {
         let mut feed_list: Vec<Box<dyn Feed>> = Vec::new();
         if let Some(synthetic) = config.feeds.synthetic.as_ref().filter(|s| s.enabled) {
             feed_list.push(Box::new(SyntheticFeed::new(synthetic.clone())));
+        }
+        for (name, venue_config) in config.feeds.venues().filter(|(_, c)| c.enabled) {
+            let venue = feeds::venues::live(name, venue_config)
+                .with_context(|| format!("feed {name} cannot start"))?;
+            feed_list.push(Box::new(WsFeed::new(venue, venue_config.clone())));
+        }
+        if let Some(replay) = config.feeds.replay.as_ref().filter(|r| r.enabled) {
+            let venue = feeds::venues::parser(&replay.venue).context("feed replay cannot start")?;
+            feed_list.push(Box::new(ReplayFeed::new(Replay::new(
+                venue,
+                replay.file.clone(),
+                Pace::from_speed(replay.speed),
+            ))));
         }
         if feed_list.is_empty() {
             tracing::warn!("no feed is enabled: the engine will publish nothing");

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use fanout::FanoutConfig;
-use feeds::SyntheticConfig;
+use feeds::{ReplayConfig, SyntheticConfig, VenueConfig};
 use serde::Deserialize;
 use storage::StorageConfig;
 
@@ -153,6 +153,44 @@ impl Default for LogConfig {
 pub struct FeedsConfig {
     /// `[feeds.synthetic]`.
     pub synthetic: Option<SyntheticConfig>,
+    /// `[feeds.replay]`: a capture file as a feed.
+    pub replay: Option<ReplayConfig>,
+    /// `[feeds.binance]`.
+    pub binance: Option<VenueConfig>,
+    /// `[feeds.coinbase]`.
+    pub coinbase: Option<VenueConfig>,
+    /// `[feeds.kraken]`.
+    pub kraken: Option<VenueConfig>,
+    /// `[feeds.bitstamp]`.
+    pub bitstamp: Option<VenueConfig>,
+    /// `[feeds.polygon]`.
+    pub polygon: Option<VenueConfig>,
+    /// `[feeds.alpaca]`.
+    pub alpaca: Option<VenueConfig>,
+}
+
+impl FeedsConfig {
+    /// The provider tables present, by venue name.
+    pub fn venues(&self) -> impl Iterator<Item = (&'static str, &VenueConfig)> {
+        [
+            ("binance", &self.binance),
+            ("coinbase", &self.coinbase),
+            ("kraken", &self.kraken),
+            ("bitstamp", &self.bitstamp),
+            ("polygon", &self.polygon),
+            ("alpaca", &self.alpaca),
+        ]
+        .into_iter()
+        .filter_map(|(name, config)| config.as_ref().map(|c| (name, c)))
+    }
+
+    /// Only the replay of `replay`, every other feed off (`nexamd replay`).
+    pub fn replay_only(replay: ReplayConfig) -> FeedsConfig {
+        FeedsConfig {
+            replay: Some(replay),
+            ..FeedsConfig::default()
+        }
+    }
 }
 
 /// The whole configuration.
@@ -261,11 +299,28 @@ impl Config {
         if let Err((key, reason)) = self.portfolio.validate() {
             return Err(invalid(&key, reason));
         }
+        let feed_error = |table: &str, e: feeds::Error| match e {
+            feeds::Error::Config { key, reason } => invalid(&key, reason),
+            other => invalid(table, other.to_string()),
+        };
         if let Some(synthetic) = &self.feeds.synthetic {
-            synthetic.validate("feeds.synthetic").map_err(|e| match e {
-                feeds::Error::Config { key, reason } => invalid(&key, reason),
-                other => invalid("feeds.synthetic", other.to_string()),
+            synthetic
+                .validate("feeds.synthetic")
+                .map_err(|e| feed_error("feeds.synthetic", e))?;
+        }
+        if let Some(replay) = &self.feeds.replay {
+            replay
+                .validate("feeds.replay")
+                .map_err(|e| feed_error("feeds.replay", e))?;
+            feeds::venues::parser(&replay.venue).map_err(|e| match e {
+                feeds::Error::Config { reason, .. } => invalid("feeds.replay.venue", reason),
+                other => invalid("feeds.replay.venue", other.to_string()),
             })?;
+        }
+        for (name, venue) in self.feeds.venues() {
+            // Venue-specific keys and credentials are checked when the feed is built.
+            let table = format!("feeds.{name}");
+            venue.validate(&table).map_err(|e| feed_error(&table, e))?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ struct Cli {
     #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Listen address, overriding [server] listen (e.g. 127.0.0.1:8080).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", global = true)]
     listen: Option<SocketAddr>,
     /// Data directory, overriding [engine] data_dir.
     #[arg(long, value_name = "DIR", global = true)]
@@ -41,6 +41,96 @@ struct Cli {
 enum Command {
     /// Backfill history from a file: bars as given, trades as ticks and 1s/1m bars.
     Import(ImportArgs),
+    /// Replay a capture file through a venue's parser: print the normalized ticks
+    /// (--emit ndjson) or serve them as the engine's only feed.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The venue whose parser reads the file: binance, coinbase, kraken, bitstamp, polygon or
+    /// alpaca (Binance.US captures use binance).
+    #[arg(long, value_name = "V")]
+    venue: String,
+    /// A cryptofeed capture or an NDJSON capture.
+    file: PathBuf,
+    /// Replay at the recorded speed times X (default 1 when serving; with --emit, as fast
+    /// as possible unless given).
+    #[arg(long, value_name = "X", conflicts_with = "max")]
+    speed: Option<f64>,
+    /// As fast as possible.
+    #[arg(long)]
+    max: bool,
+    /// Print the ticks instead of serving: one JSON object a line on stdout.
+    #[arg(long, value_name = "FORMAT")]
+    emit: Option<Emit>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Emit {
+    /// One JSON object a line.
+    Ndjson,
+}
+
+/// `nexamd replay --emit ndjson`: ticks on stdout, a summary on stderr.
+fn replay_emit(args: &ReplayArgs) -> ExitCode {
+    use std::io::Write as _;
+    let venue = match feeds::venues::parser(&args.venue) {
+        Ok(venue) => venue,
+        Err(error) => {
+            eprintln!("nexamd replay: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let pace = match (args.max, args.speed) {
+        (false, Some(speed)) => feeds::Pace::from_speed(speed),
+        _ => feeds::Pace::Max,
+    };
+    let registry = std::sync::Arc::new(engine::Registry::new());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut line = String::with_capacity(256);
+    let mut write_error = None;
+    let replay = feeds::Replay::new(venue, &args.file, pace);
+    let result = replay.run(
+        registry.clone(),
+        || false,
+        |parsed| {
+            line.clear();
+            for tick in parsed.ticks() {
+                feeds::replay::write_ndjson(tick, &registry, &mut line);
+            }
+            match out.write_all(line.as_bytes()) {
+                Ok(()) => true,
+                Err(error) => {
+                    write_error = Some(error);
+                    false
+                }
+            }
+        },
+    );
+    let flushed = out.flush();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("nexamd replay: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match write_error.map_or(flushed, Err) {
+        Ok(()) => {}
+        // The reader went away (`| head`): not an error of ours.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nexamd replay: cannot write: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    eprintln!(
+        "nexamd replay: {} messages, {} ticks, {} unparsable messages, {} bad lines",
+        summary.messages, summary.ticks, summary.parse_errors, summary.bad_lines
+    );
+    ExitCode::SUCCESS
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,8 +221,30 @@ fn main() -> ExitCode {
         config.log.format = format;
     }
     logging::init(config.log.format, &config.log.level);
-    if let Some(Command::Import(args)) = cli.command {
-        return import(args, &config.engine.data_dir);
+    match cli.command {
+        Some(Command::Import(args)) => return import(args, &config.engine.data_dir),
+        Some(Command::Replay(args)) if args.emit.is_some() => return replay_emit(&args),
+        Some(Command::Replay(args)) => {
+            let replay = feeds::ReplayConfig {
+                enabled: true,
+                venue: args.venue,
+                file: args.file,
+                speed: if args.max {
+                    0.0
+                } else {
+                    args.speed.unwrap_or(1.0)
+                },
+            };
+            if let Err(error) = replay
+                .validate("replay")
+                .and_then(|()| feeds::venues::parser(&replay.venue).map(drop))
+            {
+                eprintln!("nexamd replay: {error}");
+                return ExitCode::from(2);
+            }
+            config.feeds = config::FeedsConfig::replay_only(replay);
+        }
+        None => {}
     }
     match app::run(config, source) {
         Ok(()) => ExitCode::SUCCESS,

@@ -78,6 +78,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/v1/latency", get(latency))
+        .route("/v1/feeds", get(feeds_status))
         .fallback(not_found)
         .with_state(state)
 }
@@ -105,13 +106,18 @@ async fn health(State(state): State<OpsState>) -> Response {
     )
 }
 
-/// Ready: every feed is live and every consumer runs. 503 with the reasons otherwise.
+/// Ready: every feed runs (live, or connected but stale, or a replay that has finished) and
+/// every consumer runs. 503 with the reasons otherwise.
 async fn ready(State(state): State<OpsState>) -> Response {
     let inner = &state.inner;
     let mut waiting = Vec::new();
     for feed in &inner.feeds {
         let feed_state = feed.state();
-        if feed_state != FeedState::Live {
+        let running = matches!(
+            feed_state,
+            FeedState::Live | FeedState::Stale | FeedState::Stopped
+        );
+        if !running {
             waiting.push(format!("feed {} is {}", feed.name(), feed_state.as_str()));
         }
     }
@@ -160,7 +166,7 @@ async fn metrics(State(state): State<OpsState>) -> Response {
     );
 
     type FeedCounter = fn(&FeedStats) -> u64;
-    let feed_counters: [(&str, &str, FeedCounter); 5] = [
+    let feed_counters: [(&str, &str, FeedCounter); 7] = [
         (
             "nexamd_ticks_ingested_total",
             "Ticks a feed published into the ring.",
@@ -180,6 +186,16 @@ async fn metrics(State(state): State<OpsState>) -> Response {
             "nexamd_feed_gaps_total",
             "Sequence gaps a feed saw in its provider's stream.",
             |f| f.gaps.get(),
+        ),
+        (
+            "nexamd_feed_out_of_order_total",
+            "Sequenced provider messages that went back or repeated.",
+            |f| f.out_of_order.get(),
+        ),
+        (
+            "nexamd_feed_venue_errors_total",
+            "Errors a provider reported to a feed.",
+            |f| f.venue_errors.get(),
         ),
         (
             "nexamd_feed_reconnects_total",
@@ -207,6 +223,20 @@ async fn metrics(State(state): State<OpsState>) -> Response {
                 u8::from(s == current),
             );
         }
+    }
+
+    text.family(
+        "nexamd_feed_stale_channels",
+        MetricType::Gauge,
+        "Subscribed channels of a feed silent for longer than its stale_after_ms.",
+    );
+    for feed in &inner.feeds {
+        let stale = feed.channels().iter().filter(|c| c.is_stale()).count();
+        text.sample(
+            "nexamd_feed_stale_channels",
+            &[("feed", feed.name())],
+            stale,
+        );
     }
 
     let ring = inner.ring.stats();
@@ -405,6 +435,61 @@ fn write_storage_metrics(text: &mut PromText, (stats, journal, questdb): &Storag
             q.queued_rows,
         );
     }
+}
+
+/// Each feed's state, counters and channels.
+async fn feeds_status(State(state): State<OpsState>) -> Response {
+    use std::fmt::Write as _;
+    let time = |out: &mut String, ns: i64| {
+        if ns == 0 {
+            out.push_str("null");
+        } else {
+            write_str(out, &engine::time::format_rfc3339(ns));
+        }
+    };
+    let mut body = String::from("{\"feeds\":[");
+    for (i, feed) in state.inner.feeds.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str("{\"name\":");
+        write_str(&mut body, feed.name());
+        let _ = write!(
+            body,
+            ",\"state\":\"{}\",\"messages\":{},\"ticks\":{},\"parse_errors\":{},\"gaps\":{},\"out_of_order\":{},\"venue_errors\":{},\"reconnects\":{},\"last_message\":",
+            feed.state().as_str(),
+            feed.messages.get(),
+            feed.ticks.get(),
+            feed.parse_errors.get(),
+            feed.gaps.get(),
+            feed.out_of_order.get(),
+            feed.venue_errors.get(),
+            feed.reconnects.get(),
+        );
+        time(&mut body, feed.last_message_ns());
+        body.push_str(",\"channels\":[");
+        for (j, channel) in feed.channels().iter().enumerate() {
+            if j > 0 {
+                body.push(',');
+            }
+            body.push_str("{\"instrument\":");
+            write_str(&mut body, &channel.instrument);
+            let kind = match channel.kind {
+                engine::TickKind::Trade => "trades",
+                engine::TickKind::Quote => "quotes",
+            };
+            let _ = write!(
+                body,
+                ",\"kind\":\"{kind}\",\"stale\":{},\"last_tick\":",
+                channel.is_stale()
+            );
+            time(&mut body, channel.last_tick_ns());
+            body.push('}');
+        }
+        body.push_str("]}");
+    }
+    body.push_str("]}");
+    json(StatusCode::OK, body)
 }
 
 /// Latency percentiles per stage, in ns.

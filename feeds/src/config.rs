@@ -83,7 +83,10 @@ impl VenueConfig {
         if let Some(url) = &self.url
             && !(url.starts_with("ws://") || url.starts_with("wss://"))
         {
-            return Err(bad("url", format!("must start with ws:// or wss://, got {url:?}")));
+            return Err(bad(
+                "url",
+                format!("must start with ws:// or wss://, got {url:?}"),
+            ));
         }
         for symbol in &self.instruments {
             if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_graphic()) {
@@ -173,7 +176,10 @@ pub fn unused_key(prefix: &str, key: &str, venue: &str) -> Error {
 pub fn unknown_channel(prefix: &str, channel: &str, offered: &[&str]) -> Error {
     Error::Config {
         key: format!("{prefix}.channels"),
-        reason: format!("unknown channel {channel:?}; offered: {}", offered.join(", ")),
+        reason: format!(
+            "unknown channel {channel:?}; offered: {}",
+            offered.join(", ")
+        ),
     }
 }
 

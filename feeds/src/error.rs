@@ -17,6 +17,18 @@ pub enum Error {
     /// An instrument could not be registered.
     #[error(transparent)]
     Engine(#[from] engine::Error),
+    /// The venue refused the feed in a way retrying cannot mend (bad credentials).
+    #[error("refused by the venue: {0}")]
+    Refused(String),
+    /// A capture file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Capture {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The feed's thread or runtime could not be started.
     #[error("cannot start feed thread: {0}")]
     Io(#[from] std::io::Error),

@@ -8,12 +8,13 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use engine::metrics::Counter;
-use engine::{Producer, Registry};
+use engine::{Producer, Registry, TickKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
@@ -104,8 +105,46 @@ pub struct FeedStats {
     pub parse_errors: Counter,
     /// Sequence gaps seen in the provider's stream.
     pub gaps: Counter,
+    /// Sequenced messages that went back or repeated.
+    pub out_of_order: Counter,
+    /// Errors the provider reported (a refused subscription, a rate limit, ...).
+    pub venue_errors: Counter,
     /// Reconnections.
     pub reconnects: Counter,
+    /// When the last provider message was read (ns since the epoch; 0 before the first).
+    last_message_ns: AtomicI64,
+    /// The subscribed channels, set once when the feed starts.
+    channels: OnceLock<Box<[ChannelStatus]>>,
+}
+
+/// One subscribed (instrument, kind) channel, watched for silence.
+#[derive(Debug)]
+pub struct ChannelStatus {
+    /// The instrument, `VENUE:SYMBOL`.
+    pub instrument: String,
+    /// Trades or quotes.
+    pub kind: TickKind,
+    last_tick_ns: AtomicI64,
+    stale: AtomicBool,
+}
+
+impl ChannelStatus {
+    /// When its last tick was read (ns since the epoch; 0 before the first).
+    pub fn last_tick_ns(&self) -> i64 {
+        self.last_tick_ns.load(Ordering::Relaxed)
+    }
+
+    /// Whether it has been silent longer than the feed's `stale_after`.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    /// Records the channel's newest tick time and whether it is stale (the feed's watchdog,
+    /// once a second).
+    pub fn update(&self, last_tick_ns: i64, stale: bool) {
+        self.last_tick_ns.store(last_tick_ns, Ordering::Relaxed);
+        self.stale.store(stale, Ordering::Relaxed);
+    }
 }
 
 impl FeedStats {
@@ -118,8 +157,41 @@ impl FeedStats {
             messages: Counter::default(),
             parse_errors: Counter::default(),
             gaps: Counter::default(),
+            out_of_order: Counter::default(),
+            venue_errors: Counter::default(),
             reconnects: Counter::default(),
+            last_message_ns: AtomicI64::new(0),
+            channels: OnceLock::new(),
         }
+    }
+
+    /// Sets the subscribed channels; only the first call counts.
+    pub fn set_channels(&self, channels: impl IntoIterator<Item = (String, TickKind)>) {
+        let channels = channels
+            .into_iter()
+            .map(|(instrument, kind)| ChannelStatus {
+                instrument,
+                kind,
+                last_tick_ns: AtomicI64::new(0),
+                stale: AtomicBool::new(false),
+            })
+            .collect();
+        let _ = self.channels.set(channels);
+    }
+
+    /// The subscribed channels (empty for feeds without subscriptions).
+    pub fn channels(&self) -> &[ChannelStatus] {
+        self.channels.get().map_or(&[], |c| c)
+    }
+
+    /// When the last provider message was read (ns; 0 before the first).
+    pub fn last_message_ns(&self) -> i64 {
+        self.last_message_ns.load(Ordering::Relaxed)
+    }
+
+    /// Records when a provider message was read.
+    pub fn set_last_message_ns(&self, ns: i64) {
+        self.last_message_ns.store(ns, Ordering::Relaxed);
     }
 
     /// The feed's name.
@@ -199,5 +271,41 @@ impl FeedThread {
                 "feed thread panicked",
             )))
         })
+    }
+}
+
+/// Lets a log line through at most once per period and counts what it held back, so a flood
+/// of bad messages costs a counter increment each, not a log line each.
+#[derive(Debug)]
+pub(crate) struct LogLimit {
+    period: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimit {
+    /// At most one line per `period`.
+    pub(crate) const fn new(period: Duration) -> LogLimit {
+        LogLimit {
+            period,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when a line may be written now, `n` being how many were held back since the
+    /// last one; `None` when this one is held back.
+    pub(crate) fn allow(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        match self.last {
+            Some(last) if now.duration_since(last) < self.period => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
     }
 }

@@ -304,9 +304,7 @@ impl Sequences {
         let check = match *slot {
             None => SeqCheck::First,
             Some(last) if number == last.wrapping_add(1) => SeqCheck::Next,
-            Some(last) if number > last => SeqCheck::Gap {
-                expected: last + 1,
-            },
+            Some(last) if number > last => SeqCheck::Gap { expected: last + 1 },
             Some(last) => SeqCheck::Back { last },
         };
         if !matches!(check, SeqCheck::Back { .. }) {
