@@ -5,6 +5,7 @@
 //! It parses its source into [`engine::Tick`]s and publishes them; the engine reads its state
 //! and counters for `/metrics`.
 
+pub mod coinbase;
 pub mod config;
 pub mod error;
 pub mod feed;
