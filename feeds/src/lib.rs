@@ -11,6 +11,7 @@
 //! over capture files.
 
 pub mod capture; // capture files: cryptofeed and NDJSON lines with their receive times
+pub mod coinbase; // Coinbase Exchange and Advanced Trade
 pub mod config; // `[feeds.<venue>]`: what every provider feed is configured with
 pub mod error; // the crate's errors
 pub mod feed; // the Feed trait, its context, stats and thread
