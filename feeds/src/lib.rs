@@ -5,6 +5,8 @@
 //! It parses its source into [`engine::Tick`]s and publishes them; the engine reads its state
 //! and counters for `/metrics`.
 
+pub mod binance;
+pub mod bitstamp;
 pub mod config;
 pub mod error;
 pub mod feed;
