@@ -10,6 +10,8 @@
 //! with reconnects, keepalives and a stale watchdog. [`Replay`] runs the same venue parsers
 //! over capture files.
 
+pub mod binance; // Binance spot: trade, aggTrade, bookTicker
+pub mod bitstamp; // Bitstamp: live_trades
 pub mod capture; // capture files: cryptofeed and NDJSON lines with their receive times
 pub mod coinbase; // Coinbase Exchange and Advanced Trade
 pub mod config; // `[feeds.<venue>]`: what every provider feed is configured with

@@ -3,17 +3,23 @@
 use crate::config::VenueConfig;
 use crate::error::{Error, Result};
 use crate::venue::Venue;
-use crate::{coinbase};
+use crate::{binance, bitstamp, coinbase};
 
 /// Every venue name, in the order config and docs list them.
-pub const NAMES: [&str; 1] = [coinbase::Coinbase::NAME];
+pub const NAMES: [&str; 3] = [
+    binance::Binance::NAME,
+    coinbase::Coinbase::NAME,
+    bitstamp::Bitstamp::NAME,
+];
 
 /// The live feed's venue for `[feeds.<name>]`, checked against its config (venue-specific
 /// keys, credentials in the environment).
 pub fn live(name: &str, config: &VenueConfig) -> Result<Box<dyn Venue>> {
     config.validate(&format!("feeds.{name}"))?;
     Ok(match name {
+        binance::Binance::NAME => Box::new(binance::Binance::new(config)?),
         coinbase::Coinbase::NAME => Box::new(coinbase::Coinbase::new(config)?),
+        bitstamp::Bitstamp::NAME => Box::new(bitstamp::Bitstamp::new(config)?),
         _ => return Err(unknown(name)),
     })
 }
@@ -21,7 +27,9 @@ pub fn live(name: &str, config: &VenueConfig) -> Result<Box<dyn Venue>> {
 /// The parser alone (no subscriptions, no credentials), for replay.
 pub fn parser(name: &str) -> Result<Box<dyn Venue>> {
     Ok(match name {
+        binance::Binance::NAME => Box::new(binance::Binance::parser()),
         coinbase::Coinbase::NAME => Box::new(coinbase::Coinbase::parser()),
+        bitstamp::Bitstamp::NAME => Box::new(bitstamp::Bitstamp::parser()),
         _ => return Err(unknown(name)),
     })
 }
