@@ -5,9 +5,12 @@
 //! It parses its source into [`engine::Tick`]s and publishes them; the engine reads its state
 //! and counters for `/metrics`.
 
+pub mod alpaca;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod kraken;
+pub mod polygon;
 pub mod synthetic;
 pub mod venue;
 
