@@ -10,6 +10,7 @@
 //! with reconnects, keepalives and a stale watchdog. [`Replay`] runs the same venue parsers
 //! over capture files.
 
+pub mod alpaca; // Alpaca stocks: t, q, with login
 pub mod binance; // Binance spot: trade, aggTrade, bookTicker
 pub mod bitstamp; // Bitstamp: live_trades
 pub mod capture; // capture files: cryptofeed and NDJSON lines with their receive times
@@ -17,6 +18,8 @@ pub mod coinbase; // Coinbase Exchange and Advanced Trade
 pub mod config; // `[feeds.<venue>]`: what every provider feed is configured with
 pub mod error; // the crate's errors
 pub mod feed; // the Feed trait, its context, stats and thread
+pub mod kraken; // Kraken WebSocket v2: trade, ticker
+pub mod polygon; // Polygon stocks: T, Q, with login
 pub mod replay; // capture replay into the ring or to NDJSON
 pub mod synthetic; // the seeded offline market, the default feed
 pub mod venue; // the Venue trait every provider parser implements, and parsing helpers

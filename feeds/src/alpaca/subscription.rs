@@ -1,0 +1,155 @@
+//! `[feeds.alpaca]` checked, and the authentication and subscription messages.
+
+use engine::TickKind;
+use serde::Serialize;
+
+use super::{Alpaca, TABLE};
+use crate::config::{VenueConfig, unknown_channel, unused_key};
+use crate::error::{Error, Result};
+
+/// The channels nexamd reads: `trades` and `quotes`.
+pub(crate) const OFFERED: &[&str] = &["trades", "quotes"];
+
+/// What `[feeds.alpaca]` asks for, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Symbols (`AAPL`).
+    pub symbols: Vec<String>,
+    /// Channels from [`OFFERED`], each once.
+    pub channels: Vec<&'static str>,
+}
+
+impl Plan {
+    /// Checks `config` (not the credentials), naming keys under `feeds.alpaca` in errors.
+    pub fn new(config: &VenueConfig) -> Result<Plan> {
+        let prefix = TABLE;
+        config.validate(prefix)?;
+        if config.api.is_some() {
+            return Err(unused_key(prefix, "api", "alpaca"));
+        }
+        let bad = |key: &str, reason: String| Error::Config {
+            key: format!("{prefix}.{key}"),
+            reason,
+        };
+        if config.instruments.is_empty() {
+            return Err(bad(
+                "instruments",
+                "must name at least one symbol, such as \"AAPL\"".into(),
+            ));
+        }
+        for (i, symbol) in config.instruments.iter().enumerate() {
+            // `*` (every symbol) would leave the stale watchdog nothing to watch.
+            if symbol.contains('*') {
+                return Err(bad(
+                    "instruments",
+                    format!("{symbol:?} is not a symbol: name each one, without *"),
+                ));
+            }
+            if config.instruments[..i].contains(symbol) {
+                return Err(bad("instruments", format!("{symbol:?} is listed twice")));
+            }
+            engine::registry::validate_name(&format!("{}:{symbol}", Alpaca::PREFIX))
+                .map_err(|e| bad("instruments", e.to_string()))?;
+        }
+        let mut channels: Vec<&'static str> = Vec::new();
+        for channel in config.channels_or(OFFERED) {
+            let Some(&known) = OFFERED.iter().find(|&&c| c == channel) else {
+                return Err(unknown_channel(prefix, channel, OFFERED));
+            };
+            if channels.contains(&known) {
+                return Err(bad("channels", format!("{channel:?} is listed twice")));
+            }
+            channels.push(known);
+        }
+        Ok(Plan {
+            symbols: config.instruments.clone(),
+            channels,
+        })
+    }
+
+    /// `{"action":"subscribe","trades":["AAPL"],"quotes":["AAPL"]}`; a channel not asked for
+    /// is left out.
+    pub fn subscribe(&self) -> String {
+        #[derive(Serialize)]
+        struct Subscribe<'a> {
+            action: &'static str,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            trades: &'a [String],
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            quotes: &'a [String],
+        }
+        let symbols = |channel| {
+            if self.channels.contains(&channel) {
+                &self.symbols[..]
+            } else {
+                &[]
+            }
+        };
+        let message = Subscribe {
+            action: "subscribe",
+            trades: symbols("trades"),
+            quotes: symbols("quotes"),
+        };
+        // Strings and lists of strings always serialize.
+        serde_json::to_string(&message).unwrap_or_default()
+    }
+
+    /// `(ALPACA:AAPL, Trade)`, ... for the stale watchdog.
+    pub fn watched(&self) -> Vec<(String, TickKind)> {
+        let mut out = Vec::with_capacity(self.symbols.len() * self.channels.len());
+        for symbol in &self.symbols {
+            for &channel in &self.channels {
+                let kind = if channel == "trades" {
+                    TickKind::Trade
+                } else {
+                    TickKind::Quote
+                };
+                out.push((format!("{}:{symbol}", Alpaca::PREFIX), kind));
+            }
+        }
+        out
+    }
+}
+
+/// `{"action":"auth","key":"<key>","secret":"<secret>"}`.
+pub(crate) fn auth(key: &str, secret: &str) -> String {
+    #[derive(Serialize)]
+    struct Auth<'a> {
+        action: &'static str,
+        key: &'a str,
+        secret: &'a str,
+    }
+    // Strings always serialize.
+    serde_json::to_string(&Auth {
+        action: "auth",
+        key,
+        secret,
+    })
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_the_documented_shape() {
+        let mut plan = Plan {
+            symbols: vec!["AAPL".into(), "MSFT".into()],
+            channels: vec!["trades", "quotes"],
+        };
+        assert_eq!(
+            plan.subscribe(),
+            r#"{"action":"subscribe","trades":["AAPL","MSFT"],"quotes":["AAPL","MSFT"]}"#
+        );
+        plan.channels = vec!["quotes"];
+        assert_eq!(
+            plan.subscribe(),
+            r#"{"action":"subscribe","quotes":["AAPL","MSFT"]}"#
+        );
+        assert_eq!(
+            auth("PK1", "s\"2"),
+            r#"{"action":"auth","key":"PK1","secret":"s\"2"}"#
+        );
+    }
+}

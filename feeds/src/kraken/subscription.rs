@@ -1,0 +1,165 @@
+//! `[feeds.kraken]` checked, and the subscription requests it asks for.
+
+use engine::TickKind;
+use serde::Serialize;
+
+use super::{Kraken, TABLE};
+use crate::config::{VenueConfig, unknown_channel, unused_key};
+use crate::error::{Error, Result};
+
+/// The channels nexamd reads: trades, and the ticker for the top of book.
+pub(crate) const OFFERED: &[&str] = &["trade", "ticker"];
+
+/// What `[feeds.kraken]` asks for, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Kraken symbols (`BTC/USD`).
+    pub symbols: Vec<String>,
+    /// Channels from [`OFFERED`], each once.
+    pub channels: Vec<&'static str>,
+}
+
+impl Plan {
+    /// Checks `config`, naming keys under `feeds.kraken` in errors.
+    pub fn new(config: &VenueConfig) -> Result<Plan> {
+        let prefix = TABLE;
+        config.validate(prefix)?;
+        for (key, set) in [
+            ("api", config.api.is_some()),
+            ("key_env", config.key_env.is_some()),
+            ("secret_env", config.secret_env.is_some()),
+        ] {
+            if set {
+                return Err(unused_key(prefix, key, "kraken"));
+            }
+        }
+        let bad = |key: &str, reason: String| Error::Config {
+            key: format!("{prefix}.{key}"),
+            reason,
+        };
+        if config.instruments.is_empty() {
+            return Err(bad(
+                "instruments",
+                "must name at least one Kraken symbol, such as \"BTC/USD\"".into(),
+            ));
+        }
+        for (i, symbol) in config.instruments.iter().enumerate() {
+            let pair = symbol.split_once('/');
+            if !pair.is_some_and(|(base, quote)| {
+                !base.is_empty() && !quote.is_empty() && !quote.contains('/')
+            }) {
+                return Err(bad(
+                    "instruments",
+                    format!(
+                        "{symbol:?} is not a Kraken v2 symbol: write BASE/QUOTE, as \"BTC/USD\""
+                    ),
+                ));
+            }
+            if config.instruments[..i].contains(symbol) {
+                return Err(bad("instruments", format!("{symbol:?} is listed twice")));
+            }
+            engine::registry::validate_name(&format!("{}:{symbol}", Kraken::PREFIX))
+                .map_err(|e| bad("instruments", e.to_string()))?;
+        }
+        let mut channels: Vec<&'static str> = Vec::new();
+        for channel in config.channels_or(OFFERED) {
+            let Some(&known) = OFFERED.iter().find(|&&c| c == channel) else {
+                return Err(unknown_channel(prefix, channel, OFFERED));
+            };
+            if channels.contains(&known) {
+                return Err(bad("channels", format!("{channel:?} is listed twice")));
+            }
+            channels.push(known);
+        }
+        Ok(Plan {
+            symbols: config.instruments.clone(),
+            channels,
+        })
+    }
+
+    /// One `subscribe` request per channel, for every symbol.
+    ///
+    /// - `trade` asks for no snapshot: after a reconnect the first new trade shows, through
+    ///   its trade id, how many were missed, rather than the last 50 trades arriving again.
+    /// - `ticker` asks for `event_trigger: bbo`, so that it updates on every change of the
+    ///   best bid or offer (the default, `trades`, updates only when a trade prints), and for
+    ///   the snapshot, so that the current top of book is known at once.
+    pub fn requests(&self) -> Vec<String> {
+        self.channels
+            .iter()
+            .map(|&channel| {
+                let params = match channel {
+                    "ticker" => Params {
+                        channel,
+                        symbol: &self.symbols,
+                        event_trigger: Some("bbo"),
+                        snapshot: true,
+                    },
+                    _ => Params {
+                        channel,
+                        symbol: &self.symbols,
+                        event_trigger: None,
+                        snapshot: false,
+                    },
+                };
+                let request = Request {
+                    method: "subscribe",
+                    params,
+                };
+                // A struct of strings and a bool always serializes.
+                serde_json::to_string(&request).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// `(KRAKEN:BTC/USD, Trade)`, ... for the stale watchdog.
+    pub fn watched(&self) -> Vec<(String, TickKind)> {
+        let mut out = Vec::with_capacity(self.symbols.len() * self.channels.len());
+        for symbol in &self.symbols {
+            for &channel in &self.channels {
+                let kind = if channel == "trade" {
+                    TickKind::Trade
+                } else {
+                    TickKind::Quote
+                };
+                out.push((format!("{}:{symbol}", Kraken::PREFIX), kind));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    method: &'static str,
+    params: Params<'a>,
+}
+
+#[derive(Serialize)]
+struct Params<'a> {
+    channel: &'static str,
+    symbol: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_trigger: Option<&'static str>,
+    snapshot: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_the_documented_shape() {
+        let plan = Plan {
+            symbols: vec!["BTC/USD".into(), "ETH/USD".into()],
+            channels: vec!["trade", "ticker"],
+        };
+        assert_eq!(
+            plan.requests(),
+            [
+                r#"{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD","ETH/USD"],"snapshot":false}}"#,
+                r#"{"method":"subscribe","params":{"channel":"ticker","symbol":["BTC/USD","ETH/USD"],"event_trigger":"bbo","snapshot":true}}"#,
+            ]
+        );
+    }
+}
