@@ -419,17 +419,32 @@ mod tests {
     }
 
     #[test]
-    fn every_example_config_loads() {
+    fn every_example_config_loads_and_builds_its_feeds() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
         let mut seen = 0;
+        let mut venues = Vec::new();
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+                let (config, _) = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+                for (name, venue) in config.feeds.venues() {
+                    // Venue keys are checked when the feed is built; credentials come from
+                    // the environment, which this test does not set.
+                    match feeds::venues::live(name, venue) {
+                        Ok(_) => {}
+                        Err(e) if e.to_string().contains("environment variable") => {}
+                        Err(e) => panic!("{}: {e}", path.display()),
+                    }
+                    venues.push(name);
+                }
                 seen += 1;
             }
         }
         assert!(seen >= 2, "{seen} configs in {}", dir.display());
+        venues.sort_unstable();
+        let mut expected = feeds::venues::NAMES.to_vec();
+        expected.sort_unstable();
+        assert_eq!(venues, expected, "one example config per venue");
     }
 
     #[test]

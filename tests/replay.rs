@@ -56,7 +56,9 @@ fn received(file: &str) -> Vec<(i64, Value)> {
 }
 
 fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_else(|| panic!("not a string: {value}"))
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"))
 }
 
 /// Days since 1970-01-01 of a civil date (the test's own, after H. Hinnant's algorithm).
@@ -86,7 +88,11 @@ fn binance_expected() -> Vec<Expected> {
         let data = &message["data"];
         let instrument = format!("BINANCE:{}", text(&data["s"]));
         if stream.ends_with("@aggTrade") || stream.ends_with("@trade") {
-            let id = if stream.ends_with("@aggTrade") { &data["a"] } else { &data["t"] };
+            let id = if stream.ends_with("@aggTrade") {
+                &data["a"]
+            } else {
+                &data["t"]
+            };
             out.push(Expected::Trade {
                 instrument,
                 ts_event: data["T"].as_i64().unwrap() * 1_000_000,
@@ -94,7 +100,12 @@ fn binance_expected() -> Vec<Expected> {
                 price: units(text(&data["p"])),
                 size: units(text(&data["q"])),
                 // m: the buyer was the maker, so the seller was the aggressor.
-                side: if data["m"].as_bool().unwrap() { "sell" } else { "buy" }.into(),
+                side: if data["m"].as_bool().unwrap() {
+                    "sell"
+                } else {
+                    "buy"
+                }
+                .into(),
                 id: id.as_u64().unwrap(),
             });
         } else if stream.ends_with("@bookTicker") {

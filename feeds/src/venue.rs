@@ -12,6 +12,8 @@
 //!   acknowledgements, depth updates nexamd does not use) parses to no tick; a message of an
 //!   unknown kind is a [`ParseError::Unknown`], counted and logged by the caller.
 
+mod array;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use std::time::Duration;
 use engine::{InstrumentId, Price, Qty, Quote, Registry, Tick, TickKind, Trade};
 use serde_json::value::RawValue;
 use thiserror::Error;
+
+pub use array::for_each;
 
 /// One provider's protocol and parser.
 pub trait Venue: Send + 'static {

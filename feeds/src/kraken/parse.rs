@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use engine::{Quote, Side, Trade};
 
 use super::message::{self, Envelope, Ticker};
-use crate::venue::{Event, ParseCtx, ParseError, SeqCheck, Sequences, price_raw, qty_raw, rfc3339};
+use crate::venue::{
+    Event, ParseCtx, ParseError, SeqCheck, Sequences, for_each, price_raw, qty_raw, rfc3339,
+};
 
 /// The stream name in gap and out-of-order events.
 const TRADE_ID: &str = "trade id";
@@ -74,7 +76,7 @@ fn trades(
 ) -> Result<(), ParseError> {
     let snapshot = snapshot(message)?;
     let data = message.data.ok_or(ParseError::Missing("data"))?;
-    message::for_each(data.get(), |record: message::Trade<'_>| {
+    for_each(data.get(), |record: message::Trade<'_>| {
         let instrument = ctx.instrument(record.symbol)?;
         let side = match record.side {
             "buy" => Side::Buy,
@@ -112,7 +114,7 @@ fn trades(
 fn tickers(message: &Envelope<'_>, ts_recv: i64, ctx: &mut ParseCtx) -> Result<(), ParseError> {
     snapshot(message)?;
     let data = message.data.ok_or(ParseError::Missing("data"))?;
-    message::for_each(data.get(), |record: Ticker<'_>| {
+    for_each(data.get(), |record: Ticker<'_>| {
         let instrument = ctx.instrument(record.symbol)?;
         let quote = Quote {
             bid: price_raw("bid", record.bid)?,

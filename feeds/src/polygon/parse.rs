@@ -4,7 +4,7 @@ use engine::{Quote, Side, Trade};
 use serde_json::value::RawValue;
 
 use super::message::Record;
-use crate::kraken::message::for_each;
+use crate::venue::for_each;
 use crate::venue::{Event, ParseCtx, ParseError, millis, num, price_raw, qty_raw};
 
 /// The per-connection state of the session.
