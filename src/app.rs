@@ -487,7 +487,28 @@ pub fn run(config: Config, source: Source) -> Result<()> {
                 parts.market.clone(),
             ));
     }
-    tracing::info!(%addr, config = %source, data_dir = %data_dir.display(), version = env!("CARGO_PKG_VERSION"), "listening");
+    let keys = if config.auth.enabled {
+        let store = crate::keys::KeyStore::open(&data_dir)?;
+        let live = store
+            .list()?
+            .iter()
+            .filter(|k| k.revoked_ns.is_none())
+            .count();
+        if live == 0 {
+            tracing::warn!(
+                "auth is on but no API key exists: create one with `nexamd keys create`"
+            );
+        }
+        Some(store)
+    } else {
+        None
+    };
+    let auth_on = keys.is_some();
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        Arc::new(crate::auth::AuthState::new(keys)),
+        crate::auth::layer,
+    ));
+    tracing::info!(%addr, config = %source, data_dir = %data_dir.display(), auth = auth_on, version = env!("CARGO_PKG_VERSION"), "listening");
 
     let served = runtime.block_on(async {
         let stop = CancellationToken::new();

@@ -68,6 +68,14 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[auth]`: API keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Require an API key on every route but `/health` and `/ready` (also `--auth`).
+    pub enabled: bool,
+}
+
 /// How ring threads wait when idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -205,6 +213,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[fanout]`.
     pub fanout: FanoutConfig,
+    /// `[auth]`.
+    pub auth: AuthConfig,
     /// `[feeds]`.
     pub feeds: FeedsConfig,
     /// `[storage]`.

@@ -4,7 +4,9 @@
 //! (`engine`, `feeds`, `fanout`, ...); see the README for a tour.
 
 mod app;
+mod auth;
 mod config;
+mod keys;
 mod logging;
 mod ops;
 mod portfolio;
@@ -33,6 +35,13 @@ struct Cli {
     /// Log format, overriding [log] format.
     #[arg(long, value_name = "FORMAT", global = true)]
     log_format: Option<LogFormat>,
+    /// Require API keys (`nexamd keys create`), as [auth] enabled = true does.
+    #[arg(long, global = true)]
+    auth: bool,
+    /// Serve on a non-loopback address without auth anyway. Anyone who reaches the port
+    /// can then read everything, portfolios included.
+    #[arg(long, global = true)]
+    insecure: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -44,6 +53,95 @@ enum Command {
     /// Replay a capture file through a venue's parser: print the normalized ticks
     /// (--emit ndjson) or serve them as the engine's only feed.
     Replay(ReplayArgs),
+    /// Manage API keys in the data directory's database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it; the key is the last word of the output, shown only once.
+    Create {
+        /// Who the key acts for; portfolios belong to principals.
+        #[arg(long, value_name = "NAME")]
+        principal: String,
+        /// viewer (market data), trader (and own portfolios) or admin (everything).
+        #[arg(long, value_name = "ROLE")]
+        role: engine::access::Role,
+    },
+    /// List the keys: id, principal, role, created, revoked.
+    List,
+    /// Revoke a key, by id (or by the key itself).
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        id: String,
+    },
+}
+
+/// `nexamd keys ...`: 0 on success, 1 with the reason on stderr.
+fn keys(command: KeysCommand, data_dir: &std::path::Path) -> ExitCode {
+    let result = keys::KeyStore::open(data_dir).and_then(|store| match command {
+        KeysCommand::Create { principal, role } => {
+            let (info, key) = store.create(&principal, role)?;
+            println!(
+                "created key {} for principal {} with role {}; it is shown only this once:",
+                info.id, info.principal, info.role
+            );
+            println!("{key}");
+            Ok(())
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<12}  {:<24}  {:<6}  {:<27}  revoked",
+                "id", "principal", "role", "created"
+            );
+            for key in store.list()? {
+                let revoked = key
+                    .revoked_ns
+                    .map_or_else(|| "-".to_owned(), engine::time::format_rfc3339);
+                println!(
+                    "{:<12}  {:<24}  {:<6}  {:<27}  {revoked}",
+                    key.id,
+                    key.principal,
+                    key.role.as_str(),
+                    engine::time::format_rfc3339(key.created_ns)
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { id } => {
+            let info = store.revoke(&id)?;
+            println!("revoked key {} of principal {}", info.id, info.principal);
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nexamd keys: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Refuses to serve a non-loopback address without auth, unless `--insecure`.
+fn check_exposure(config: &Config, insecure: bool) -> Result<(), String> {
+    let listen = config.server.listen;
+    if config.auth.enabled || listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if insecure {
+        tracing::warn!(%listen, "INSECURE: serving a non-loopback address without auth (--insecure): anyone who reaches it can read everything, portfolios included");
+        eprintln!(
+            "nexamd: WARNING: --insecure: serving {listen} without auth; anyone who reaches it can read everything, portfolios included"
+        );
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {listen} without auth: a non-loopback address needs auth \
+         (--auth or [auth] enabled = true, with keys from `nexamd keys create`), \
+         or --insecure to serve it open anyway"
+    ))
 }
 
 #[derive(Debug, clap::Args)]
@@ -220,9 +318,13 @@ fn main() -> ExitCode {
     if let Some(format) = cli.log_format {
         config.log.format = format;
     }
+    if cli.auth {
+        config.auth.enabled = true;
+    }
     logging::init(config.log.format, &config.log.level);
     match cli.command {
         Some(Command::Import(args)) => return import(args, &config.engine.data_dir),
+        Some(Command::Keys(command)) => return keys(command, &config.engine.data_dir),
         Some(Command::Replay(args)) if args.emit.is_some() => return replay_emit(&args),
         Some(Command::Replay(args)) => {
             let replay = feeds::ReplayConfig {
@@ -245,6 +347,10 @@ fn main() -> ExitCode {
             config.feeds = config::FeedsConfig::replay_only(replay);
         }
         None => {}
+    }
+    if let Err(message) = check_exposure(&config, cli.insecure) {
+        eprintln!("nexamd: {message}");
+        return ExitCode::from(2);
     }
     match app::run(config, source) {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@
 //! [`Consumer`] cursor.
 
 /// Bars and bar intervals.
+pub mod access;
 pub mod bar;
 pub mod cell;
 pub mod clock;

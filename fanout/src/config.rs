@@ -12,6 +12,8 @@ use crate::queue::QueuePolicy;
 pub struct FanoutConfig {
     /// Open WebSocket connections at most; more get HTTP 503.
     pub max_connections: usize,
+    /// Open WebSocket connections per API key at most (with auth on); more get HTTP 429.
+    pub max_connections_per_key: usize,
     /// Channels per connection at most.
     pub max_channels: usize,
     /// Largest incoming frame, bytes.
@@ -36,6 +38,7 @@ impl Default for FanoutConfig {
     fn default() -> Self {
         FanoutConfig {
             max_connections: 20_000,
+            max_connections_per_key: 100,
             max_channels: 1024,
             max_frame_bytes: 64 * 1024,
             queue_soft_bytes: 64 * 1024,
@@ -52,8 +55,12 @@ impl Default for FanoutConfig {
 impl FanoutConfig {
     /// Checks the values; on error returns the key (under `fanout.`) and the reason.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let positive: [(&str, u64); 9] = [
+        let positive: [(&str, u64); 10] = [
             ("max_connections", self.max_connections as u64),
+            (
+                "max_connections_per_key",
+                self.max_connections_per_key as u64,
+            ),
             ("max_channels", self.max_channels as u64),
             ("max_frame_bytes", self.max_frame_bytes as u64),
             ("queue_soft_bytes", self.queue_soft_bytes as u64),

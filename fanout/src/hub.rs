@@ -158,6 +158,25 @@ pub struct HubMetrics {
     pub errors: Counter,
 }
 
+/// A connection counted against its API key; dropping it gives the slot back.
+#[derive(Debug)]
+pub struct KeySlot {
+    hub: Arc<Hub>,
+    key: Arc<str>,
+}
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        let mut per_key = lock(&self.hub.per_key);
+        if let Some(count) = per_key.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                per_key.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// The subscription registry and connection set. Share as `Arc<Hub>`.
 #[derive(Debug)]
 pub struct Hub {
@@ -178,6 +197,8 @@ pub struct Hub {
     /// Serializes subscriber list updates.
     writer: Mutex<()>,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// Open connections per API key id.
+    per_key: Mutex<HashMap<Arc<str>, usize>>,
     next_id: AtomicU64,
     /// Counters.
     pub metrics: HubMetrics,
@@ -200,6 +221,7 @@ impl Hub {
             bar_seq: AtomicU64::new(0),
             writer: Mutex::new(()),
             conns: Mutex::new(HashMap::new()),
+            per_key: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             metrics: HubMetrics::default(),
             latency: LatencyHistogram::new("fanout"),
@@ -251,6 +273,22 @@ impl Hub {
         conns.insert(conn.id, conn.clone());
         self.metrics.connections_total.add(1);
         Some(conn)
+    }
+
+    /// Counts a connection against API key `key`, or `None` when the key already holds
+    /// `max_connections_per_key` connections. The slot is given back when dropped.
+    pub fn claim_key(self: &Arc<Self>, key: &Arc<str>) -> Option<KeySlot> {
+        let mut per_key = lock(&self.per_key);
+        let count = per_key.entry(key.clone()).or_insert(0);
+        if *count >= self.config.max_connections_per_key {
+            self.metrics.connections_refused.add(1);
+            return None;
+        }
+        *count += 1;
+        Some(KeySlot {
+            hub: self.clone(),
+            key: key.clone(),
+        })
     }
 
     /// Removes a connection and all its subscriptions.

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use engine::access::{Identity, Role};
 use engine::clock;
 use engine::json::error_body;
 use futures_util::SinkExt;
@@ -24,17 +26,36 @@ pub const CLOSE_UNSUPPORTED: u16 = 1003;
 /// Close code for an oversize frame.
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// How long the closing handshake may take before the socket is just dropped.
-/// The principal of every connection until authentication comes: the local one.
-const PRINCIPAL: &str = "local";
-
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Read buffer per connection: small, so idle connections stay cheap.
 const READ_BUFFER: usize = 4 * 1024;
 /// Write buffer target before a flush is forced mid-batch.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-/// The upgrade handler.
-pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
+/// The upgrade handler. The caller's [`Identity`] comes from the auth layer as a request
+/// extension; without one (auth off) it is [`Identity::local`].
+pub async fn upgrade(
+    State(hub): State<Arc<Hub>>,
+    identity: Option<Extension<Identity>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let identity = identity.map_or_else(Identity::local, |Extension(i)| i);
+    let slot = match &identity.key_id {
+        Some(key) => match hub.claim_key(key) {
+            Some(slot) => Some(slot),
+            None => {
+                let body = error_body(
+                    "too_many_connections",
+                    &format!(
+                        "this API key holds {} connections, its limit",
+                        hub.config.max_connections_per_key
+                    ),
+                );
+                return (StatusCode::TOO_MANY_REQUESTS, body).into_response();
+            }
+        },
+        None => None,
+    };
     let Some(conn) = hub.connect() else {
         let body = error_body(
             "too_many_connections",
@@ -57,8 +78,11 @@ pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Respo
             }
         })
         .on_upgrade(move |socket| async move {
-            Session::new(hub.clone(), conn.clone()).run(socket).await;
+            Session::new(hub.clone(), conn.clone(), identity)
+                .run(socket)
+                .await;
             hub.disconnect(&conn);
+            drop(slot);
         })
 }
 
@@ -97,6 +121,7 @@ enum End {
 struct Session {
     hub: Arc<Hub>,
     conn: Arc<Conn>,
+    identity: Identity,
     budget: OpBudget,
     batch: Vec<Outgoing>,
     /// `ts_recv` of the market data messages in the batch being written.
@@ -116,7 +141,7 @@ const REPORT_EVERY: usize = 512;
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Session {
-    fn new(hub: Arc<Hub>, conn: Arc<Conn>) -> Session {
+    fn new(hub: Arc<Hub>, conn: Arc<Conn>, identity: Identity) -> Session {
         let config = &hub.config;
         let budget = OpBudget {
             tokens: f64::from(config.ops_burst),
@@ -127,6 +152,7 @@ impl Session {
         Session {
             hub,
             conn,
+            identity,
             budget,
             batch: Vec::new(),
             batch_ts: Vec::new(),
@@ -344,7 +370,17 @@ impl Session {
         let mut parsed = Vec::with_capacity(names.len());
         for name in names {
             match Channel::parse(&name, self.hub.registry()) {
-                Ok(Channel::Portfolio(id)) if !self.hub.portfolio_visible(id, PRINCIPAL) => {
+                Ok(Channel::Portfolio(_)) if !self.identity.role.allows(Role::Trader) => {
+                    let message = format!(
+                        "portfolio channels need the trader role; this key is a {}",
+                        self.identity.role
+                    );
+                    return self.error("forbidden", &message, Some(&name), req_id);
+                }
+                Ok(Channel::Portfolio(id))
+                    if !self.hub.portfolio_visible(id, &self.identity.principal) =>
+                {
+                    // Another principal's portfolio does not exist for this one.
                     let message = format!("unknown portfolio {id}");
                     return self.error("unknown_portfolio", &message, Some(&name), req_id);
                 }

@@ -41,8 +41,8 @@ use crate::service::Portfolios;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The principal a request acts for. An auth layer sets it as a request extension; without
-/// one (auth off) every request is [`LOCAL_PRINCIPAL`]'s.
+/// The principal a request acts for: the [`Identity`](engine::access::Identity) an auth layer
+/// set as a request extension; without one (auth off) every request is [`LOCAL_PRINCIPAL`]'s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal(pub String);
 
@@ -53,11 +53,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
         parts: &mut Parts,
         _state: &S,
     ) -> std::result::Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .unwrap_or_else(|| Principal(LOCAL_PRINCIPAL.to_owned())))
+        Ok(Principal(
+            parts
+                .extensions
+                .get::<engine::access::Identity>()
+                .map_or(LOCAL_PRINCIPAL, |identity| &identity.principal)
+                .to_owned(),
+        ))
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub type PortfolioId = u64;
 
 /// The principal that owns portfolios when auth is off.
-pub const LOCAL_PRINCIPAL: &str = "local";
+pub use engine::access::LOCAL_PRINCIPAL;
 
 /// How the cost of a position is tracked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

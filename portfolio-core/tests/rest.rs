@@ -11,7 +11,7 @@ use axum::{Extension, Router};
 use engine::Price;
 use engine::fixed::SCALE;
 use portfolio_core::currency::CurrencyConfig;
-use portfolio_core::http::{MAX_BODY_BYTES, Principal, router};
+use portfolio_core::http::{MAX_BODY_BYTES, router};
 use portfolio_core::ledger::{Ledger, to_price};
 use portfolio_core::model::{LOCAL_PRINCIPAL, Live, PositionValue};
 use portfolio_core::{Db, Portfolio, PortfolioId, Portfolios, Valuation};
@@ -741,7 +741,11 @@ async fn another_principals_portfolios_are_invisible() {
     );
 
     // Through HTTP, with the principal set the way an auth layer will set it.
-    let as_other = router(service.clone()).layer(Extension(Principal(other.to_owned())));
+    let as_other = router(service.clone()).layer(Extension(engine::access::Identity {
+        principal: other.into(),
+        role: engine::access::Role::Trader,
+        key_id: None,
+    }));
     let (other_addr, _other_server) = serve(as_other).await;
     let listed = get(other_addr, "/v1/portfolios").await;
     assert_eq!(listed.json()["portfolios"].as_array().unwrap().len(), 0);

@@ -32,6 +32,18 @@ impl Client {
         Client { ws }
     }
 
+    /// Connects to `ws://ADDR/v1/ws` + `query` (e.g. `?token=KEY`); the HTTP status on a
+    /// refused upgrade.
+    pub async fn try_connect(addr: SocketAddr, query: &str) -> Result<Client, u16> {
+        match tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws{query}")).await {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(other) => panic!("WebSocket connect: {other}"),
+        }
+    }
+
     /// Connects with an 8 KiB socket receive buffer, so a client that stops reading backs
     /// the server up quickly.
     pub async fn connect_small_buffer(addr: SocketAddr) -> Client {
