@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use engine::latency::LatencyHistogram;
 use engine::{Consumer, Gap, Registry, Ring, Tick, WaitOutcome};
 use fanout::{Dispatcher, Hub, LatestTable};
 use feeds::{
@@ -54,15 +55,70 @@ pub(crate) trait RingHandler: Send + 'static {
 /// Storage's consumer: journal, bars, memory (gating: it sees every tick).
 struct StorageConsumer {
     writer: storage::writer::StorageWriter,
+    durability: Durability,
+}
+
+/// Stage `storage.journal`: `ts_recv` → the journal fsync that made the tick durable, as
+/// the storage consumer sees it (after each batch and every idle 50 ms). Each batch counts
+/// its ticks at its oldest tick's latency, an upper bound.
+struct Durability {
+    journal: Option<storage::journal::JournalHandle>,
+    /// (last journal index of a batch, its oldest `ts_recv`, its tick count), oldest first.
+    pending: std::collections::VecDeque<(u64, i64, u64)>,
+    oldest: i64,
+    count: u64,
+    latency: Arc<LatencyHistogram>,
+}
+
+/// Batches awaiting their fsync at most; past it (fsync = never) the oldest are forgotten.
+const DURABILITY_PENDING: usize = 4096;
+
+impl Durability {
+    fn on_tick(&mut self, tick: &Tick) {
+        self.oldest = self.oldest.min(tick.ts_recv);
+        self.count += 1;
+    }
+
+    fn on_batch_end(&mut self) {
+        if let Some(journal) = &self.journal
+            && self.count > 0
+        {
+            if self.pending.len() >= DURABILITY_PENDING {
+                self.pending.pop_front();
+            }
+            self.pending
+                .push_back((journal.written_index(), self.oldest, self.count));
+        }
+        self.oldest = i64::MAX;
+        self.count = 0;
+        self.check();
+    }
+
+    fn check(&mut self) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let durable = journal.durable_index();
+        let now = engine::clock::now_ns();
+        while let Some(&(index, oldest, count)) = self.pending.front() {
+            if index > durable {
+                break;
+            }
+            self.latency.record_n(now - oldest, count);
+            self.pending.pop_front();
+        }
+    }
 }
 
 impl RingHandler for StorageConsumer {
     fn on_tick(&mut self, tick: &Tick) {
         self.writer.on_tick(tick);
+        self.durability.on_tick(tick);
     }
 
     fn on_batch_end(&mut self) {
         self.writer.on_batch_end();
+        self.durability.on_batch_end();
     }
 
     fn on_gap(&mut self, gap: Gap) {
@@ -81,6 +137,7 @@ impl RingHandler for StorageConsumer {
 
     fn on_idle(&mut self) {
         self.writer.on_idle();
+        self.durability.check();
     }
 
     fn on_close(self) {
@@ -135,6 +192,8 @@ pub struct ConsumerThread {
     pub name: String,
     /// Set once its loop runs.
     pub running: Arc<AtomicBool>,
+    /// `ts_recv` → the consumer has handled the tick (end of its batch): stage `ring.<name>`.
+    pub latency: Arc<LatencyHistogram>,
     handle: JoinHandle<()>,
 }
 
@@ -143,21 +202,29 @@ fn spawn_consumer(mut consumer: Consumer, mut handler: impl RingHandler) -> Resu
     let name = consumer.name().to_owned();
     let running = Arc::new(AtomicBool::new(false));
     let flag = running.clone();
+    let latency = Arc::new(LatencyHistogram::new(format!("ring.{name}")));
+    let stage = latency.clone();
     let handle = std::thread::Builder::new()
         .name(format!("consumer-{name}"))
         .spawn(move || {
             flag.store(true, Ordering::Release);
             let timeout = handler.idle_timeout();
+            // The batch's receive times, recorded under one lock when the batch is handled.
+            let mut received: Vec<i64> = Vec::with_capacity(POLL_BATCH);
             loop {
                 match consumer.wait(timeout.map(|t| Instant::now() + t)) {
                     WaitOutcome::Ready => {
-                        match consumer.poll(POLL_BATCH, |tick| handler.on_tick(tick)) {
-                            Ok(_) => handler.on_batch_end(),
-                            Err(gap) => {
-                                handler.on_batch_end();
-                                handler.on_gap(gap);
-                            }
+                        received.clear();
+                        let polled = consumer.poll(POLL_BATCH, |tick| {
+                            received.push(tick.ts_recv);
+                            handler.on_tick(tick);
+                        });
+                        handler.on_batch_end();
+                        if let Err(gap) = polled {
+                            handler.on_gap(gap);
                         }
+                        let now = engine::clock::now_ns();
+                        stage.record_all(received.iter().map(|ts| now - ts));
                     }
                     WaitOutcome::Closed => break,
                     WaitOutcome::TimedOut => handler.on_idle(),
@@ -171,6 +238,7 @@ fn spawn_consumer(mut consumer: Consumer, mut handler: impl RingHandler) -> Resu
     Ok(ConsumerThread {
         name,
         running,
+        latency,
         handle,
     })
 }
@@ -255,6 +323,8 @@ struct Engine {
     consumers: Vec<ConsumerThread>,
     persister: Option<(Arc<storage::persist::Stop>, JoinHandle<()>)>,
     shutdown: CancellationToken,
+    /// Storage's latency stages (`storage.journal`, `storage.parquet`).
+    storage_stages: Vec<Arc<LatencyHistogram>>,
 }
 
 impl Engine {
@@ -309,8 +379,23 @@ impl Engine {
             };
             consumers.push(spawn_consumer(consumer, handler)?);
         }
-        if let (Some((writer, background)), Some(consumer)) = (storage, storage_consumer) {
-            consumers.push(spawn_consumer(consumer, StorageConsumer { writer })?);
+        let mut storage_stages = Vec::new();
+        if let (Some((writer, mut background)), Some(consumer)) = (storage, storage_consumer) {
+            let journal_latency = Arc::new(LatencyHistogram::new("storage.journal"));
+            let parquet_latency = Arc::new(LatencyHistogram::new("storage.parquet"));
+            background.set_latency(parquet_latency.clone());
+            let durability = Durability {
+                journal: writer.journal_handle(),
+                pending: std::collections::VecDeque::new(),
+                oldest: i64::MAX,
+                count: 0,
+                latency: journal_latency.clone(),
+            };
+            consumers.push(spawn_consumer(
+                consumer,
+                StorageConsumer { writer, durability },
+            )?);
+            storage_stages.extend([journal_latency, parquet_latency]);
             let stop = Arc::new(storage::persist::Stop::default());
             let handle = background
                 .spawn(stop.clone())
@@ -345,6 +430,7 @@ impl Engine {
             consumers,
             persister,
             shutdown,
+            storage_stages,
         })
     }
 
@@ -463,19 +549,25 @@ pub fn run(config: Config, source: Source) -> Result<()> {
             .then_some((storage.writer, storage.persister)),
         portfolios.as_ref().map(|p| p.book.clone()),
     )?;
-    let ops = OpsState::new(
-        engine.ring.clone(),
-        registry.clone(),
-        engine.feeds.iter().map(|f| f.stats().clone()).collect(),
-        engine
+    let ops = OpsState::new(ops::OpsParts {
+        ring: engine.ring.clone(),
+        registry: registry.clone(),
+        feeds: engine.feeds.iter().map(|f| f.stats().clone()).collect(),
+        consumers: engine
             .consumers
             .iter()
             .map(|c| (c.name.clone(), c.running.clone()))
             .collect(),
-        hub.clone(),
-        storage_stats,
-        portfolios.as_ref().map(|p| p.book.clone()),
-    );
+        hub: hub.clone(),
+        storage: storage_stats,
+        portfolio: portfolios.as_ref().map(|p| p.book.clone()),
+        stages: engine
+            .consumers
+            .iter()
+            .map(|c| c.latency.clone())
+            .chain(engine.storage_stages.iter().cloned())
+            .collect(),
+    });
     let mut app = ops::router(ops)
         .merge(fanout::router(hub.clone()))
         .merge(storage::http::router(history));

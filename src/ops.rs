@@ -11,6 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use engine::json::{error_body, write_str, write_str_array};
+use engine::latency::LatencyHistogram;
 use engine::metrics::{MetricType, PromText};
 use engine::{Registry, Ring};
 use fanout::Hub;
@@ -29,13 +30,36 @@ pub struct OpsState {
 #[derive(Debug)]
 struct Inner {
     started: Instant,
-    ring: Ring,
-    registry: Arc<Registry>,
-    feeds: Vec<Arc<FeedStats>>,
-    consumers: Vec<(String, Arc<AtomicBool>)>,
-    hub: Arc<Hub>,
-    storage: StorageStats,
-    portfolio: Option<Arc<LiveBook>>,
+    parts: OpsParts,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = OpsParts;
+
+    fn deref(&self) -> &OpsParts {
+        &self.parts
+    }
+}
+
+/// The engine's parts the ops routes read.
+#[derive(Debug)]
+pub struct OpsParts {
+    /// The ring.
+    pub ring: Ring,
+    /// The instruments.
+    pub registry: Arc<Registry>,
+    /// Each feed's figures.
+    pub feeds: Vec<Arc<FeedStats>>,
+    /// Each ring consumer's name and whether it runs.
+    pub consumers: Vec<(String, Arc<AtomicBool>)>,
+    /// The WebSocket hub.
+    pub hub: Arc<Hub>,
+    /// Storage's figures.
+    pub storage: StorageStats,
+    /// The portfolio book, when portfolios are on.
+    pub portfolio: Option<Arc<LiveBook>>,
+    /// Ring (per consumer) and storage latency stages.
+    pub stages: Vec<Arc<LatencyHistogram>>,
 }
 
 /// Storage's counters, the journal's indexes and the QuestDB sink, for `/metrics`.
@@ -47,25 +71,11 @@ pub type StorageStats = (
 
 impl OpsState {
     /// State over the engine's parts.
-    pub fn new(
-        ring: Ring,
-        registry: Arc<Registry>,
-        feeds: Vec<Arc<FeedStats>>,
-        consumers: Vec<(String, Arc<AtomicBool>)>,
-        hub: Arc<Hub>,
-        storage: StorageStats,
-        portfolio: Option<Arc<LiveBook>>,
-    ) -> OpsState {
+    pub fn new(parts: OpsParts) -> OpsState {
         OpsState {
             inner: Arc::new(Inner {
                 started: Instant::now(),
-                ring,
-                registry,
-                feeds,
-                consumers,
-                hub,
-                storage,
-                portfolio,
+                parts,
             }),
         }
     }
@@ -298,15 +308,17 @@ async fn metrics(State(state): State<OpsState>) -> Response {
     );
     inner.hub.write_metrics(&mut text);
     write_storage_metrics(&mut text, &inner.storage);
-    inner.hub.latency.write_prometheus(
-        &mut text,
+    text.family(
         "nexamd_latency_seconds",
-        "Latency per stage: fanout is ts_recv to socket write; portfolio is ts_recv of the \
-         tick that moved a portfolio to its valuation published.",
+        MetricType::Histogram,
+        "Latency per stage since start (docs/operations.md): parse.<feed> is read to ticks; \
+         ring.<consumer> is ts_recv to the consumer having handled the tick; fanout is \
+         ts_recv to socket write; storage.journal is ts_recv to journal fsync; \
+         storage.parquet is ts_recv to the Parquet commit; portfolio is ts_recv of the tick \
+         that moved a portfolio to its valuation published.",
     );
-    if let Some(book) = &inner.portfolio {
-        book.latency
-            .write_prometheus_samples(&mut text, "nexamd_latency_seconds");
+    for stage in stages(inner) {
+        stage.write_prometheus_samples(&mut text, "nexamd_latency_seconds");
     }
     let body = text.finish();
     (
@@ -492,14 +504,37 @@ async fn feeds_status(State(state): State<OpsState>) -> Response {
     json(StatusCode::OK, body)
 }
 
-/// Latency percentiles per stage, in ns.
-async fn latency(State(state): State<OpsState>) -> Response {
-    let mut body = String::from("{\"unit\":\"ns\",\"stages\":{");
-    let mut stages = vec![&state.inner.hub.latency];
-    if let Some(book) = &state.inner.portfolio {
+/// Every latency stage, in pipeline order.
+fn stages(inner: &Inner) -> Vec<&LatencyHistogram> {
+    let mut stages: Vec<&LatencyHistogram> = inner.feeds.iter().map(|f| &f.parse_latency).collect();
+    stages.extend(
+        inner
+            .stages
+            .iter()
+            .filter(|s| s.stage().starts_with("ring."))
+            .map(|s| &**s),
+    );
+    stages.push(&inner.hub.latency);
+    stages.extend(
+        inner
+            .stages
+            .iter()
+            .filter(|s| !s.stage().starts_with("ring."))
+            .map(|s| &**s),
+    );
+    if let Some(book) = &inner.portfolio {
         stages.push(&book.latency);
     }
-    for (i, histogram) in stages.into_iter().enumerate() {
+    stages
+}
+
+/// Latency percentiles per stage, in ns: since start, and over the last minute (`window`).
+async fn latency(State(state): State<OpsState>) -> Response {
+    let mut body = format!(
+        "{{\"unit\":\"ns\",\"window_s\":{},\"stages\":{{",
+        engine::latency::WINDOW.as_secs()
+    );
+    for (i, histogram) in stages(&state.inner).into_iter().enumerate() {
         if i > 0 {
             body.push(',');
         }

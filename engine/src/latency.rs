@@ -1,7 +1,12 @@
 //! Latency histograms: HDR histograms of nanoseconds, recorded in batches (one lock per
 //! batch, never per tick) and summarized for `/metrics` and `/v1/latency`.
+//!
+//! Each stage keeps two views: since start, and a sliding window of the last [`WINDOW`]
+//! (six slots of ten seconds; a slot older than the window is cleared before reuse, and the
+//! window's figures merge the slots still inside it).
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -15,11 +20,81 @@ pub const BUCKETS_S: [f64; 19] = [
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// The sliding window's length.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// Slots in the window.
+const SLOTS: usize = 6;
+/// One slot's span.
+const SLOT: Duration = Duration::from_secs(10);
+
 /// One stage's histogram.
 #[derive(Debug)]
 pub struct LatencyHistogram {
-    stage: &'static str,
-    histogram: Mutex<Histogram<u64>>,
+    stage: String,
+    histogram: Mutex<Histograms>,
+}
+
+#[derive(Debug)]
+struct Histograms {
+    total: Histogram<u64>,
+    /// Per slot: the number of the 10 s period it holds (from `origin`), and its values.
+    slots: Vec<(u64, Histogram<u64>)>,
+    origin: Instant,
+}
+
+impl Histograms {
+    fn period(&self) -> u64 {
+        (self.origin.elapsed().as_nanos() / SLOT.as_nanos()) as u64
+    }
+
+    /// The slot for now, cleared first if it held an older period.
+    fn current(&mut self) -> &mut Histogram<u64> {
+        let period = self.period();
+        let (held, histogram) = &mut self.slots[(period % SLOTS as u64) as usize];
+        if *held != period {
+            histogram.reset();
+            *held = period;
+        }
+        histogram
+    }
+
+    /// The slots inside the window, merged.
+    fn window(&self) -> Histogram<u64> {
+        let period = self.period();
+        let mut merged = new_histogram();
+        for (held, histogram) in &self.slots {
+            if period.saturating_sub(*held) < SLOTS as u64 && *held <= period {
+                let _ = merged.add(histogram);
+            }
+        }
+        merged
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_NS, 3)
+        .unwrap_or_else(|_| Histogram::new(3).expect("3 significant figures is valid"))
+}
+
+fn summarize(histogram: &Histogram<u64>) -> LatencySummary {
+    if histogram.is_empty() {
+        return LatencySummary::default();
+    }
+    LatencySummary {
+        count: histogram.len(),
+        p50: histogram.value_at_quantile(0.5),
+        p90: histogram.value_at_quantile(0.9),
+        p99: histogram.value_at_quantile(0.99),
+        p999: histogram.value_at_quantile(0.999),
+        max: histogram.max(),
+    }
+}
+
+fn write_summary(out: &mut String, s: &LatencySummary) {
+    out.push_str(&format!(
+        "\"count\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"p99_9\":{},\"max\":{}",
+        s.count, s.p50, s.p90, s.p99, s.p999, s.max
+    ));
 }
 
 /// Percentiles of a histogram, in ns.
@@ -41,44 +116,56 @@ pub struct LatencySummary {
 
 impl LatencyHistogram {
     /// An empty histogram for `stage` (1 ns to [`MAX_NS`], 3 significant digits).
-    pub fn new(stage: &'static str) -> LatencyHistogram {
-        let histogram = Histogram::new_with_bounds(1, MAX_NS, 3)
-            .unwrap_or_else(|_| Histogram::new(3).expect("3 significant figures is valid"));
+    pub fn new(stage: impl Into<String>) -> LatencyHistogram {
         LatencyHistogram {
-            stage,
-            histogram: Mutex::new(histogram),
+            stage: stage.into(),
+            histogram: Mutex::new(Histograms {
+                total: new_histogram(),
+                slots: (0..SLOTS).map(|_| (u64::MAX, new_histogram())).collect(),
+                origin: Instant::now(),
+            }),
         }
     }
 
     /// The stage's name.
-    pub fn stage(&self) -> &'static str {
-        self.stage
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Histograms> {
+        self.histogram.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records every value of `values` (ns; negatives count as 0) under one lock.
     pub fn record_all(&self, values: impl IntoIterator<Item = i64>) {
-        let mut histogram = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = self.lock();
         for value in values {
             let ns = (value.max(1) as u64).min(MAX_NS);
-            // Within bounds by construction, so this cannot fail.
-            let _ = histogram.record(ns);
+            // Within bounds by construction, so these cannot fail.
+            let _ = h.total.record(ns);
+            let _ = h.current().record(ns);
         }
     }
 
-    /// The percentiles so far.
+    /// Records `count` values of `ns` under one lock.
+    pub fn record_n(&self, ns: i64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let ns = (ns.max(1) as u64).min(MAX_NS);
+        let mut h = self.lock();
+        let _ = h.total.record_n(ns, count);
+        let _ = h.current().record_n(ns, count);
+    }
+
+    /// The percentiles since start.
     pub fn summary(&self) -> LatencySummary {
-        let histogram = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
-        if histogram.is_empty() {
-            return LatencySummary::default();
-        }
-        LatencySummary {
-            count: histogram.len(),
-            p50: histogram.value_at_quantile(0.5),
-            p90: histogram.value_at_quantile(0.9),
-            p99: histogram.value_at_quantile(0.99),
-            p999: histogram.value_at_quantile(0.999),
-            max: histogram.max(),
-        }
+        summarize(&self.lock().total)
+    }
+
+    /// The percentiles over the last [`WINDOW`].
+    pub fn window_summary(&self) -> LatencySummary {
+        summarize(&self.lock().window())
     }
 
     /// Writes the histogram as a Prometheus histogram family `name` (seconds).
@@ -90,38 +177,46 @@ impl LatencyHistogram {
     /// The samples of [`LatencyHistogram::write_prometheus`] without the family header, for
     /// several stages in one family.
     pub fn write_prometheus_samples(&self, text: &mut PromText, name: &str) {
-        let histogram = self.histogram.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = self.lock();
+        let histogram = &guard.total;
+        let stage = self.stage.as_str();
         let bucket = format!("{name}_bucket");
         for bound in BUCKETS_S {
             let ns = (bound * 1e9) as u64;
             let count = histogram.count_between(0, ns);
             text.sample(
                 &bucket,
-                &[("stage", self.stage), ("le", &bound.to_string())],
+                &[("stage", stage), ("le", &bound.to_string())],
                 count,
             );
         }
         text.sample(
             &bucket,
-            &[("stage", self.stage), ("le", "+Inf")],
+            &[("stage", stage), ("le", "+Inf")],
             histogram.len(),
         );
         let sum_s = histogram.mean() * histogram.len() as f64 / 1e9;
-        text.sample(&format!("{name}_sum"), &[("stage", self.stage)], sum_s);
+        text.sample(&format!("{name}_sum"), &[("stage", stage)], sum_s);
         text.sample(
             &format!("{name}_count"),
-            &[("stage", self.stage)],
+            &[("stage", stage)],
             histogram.len(),
         );
     }
 
-    /// Appends the summary as a JSON object: `{"count":..,"p50":..,...,"max":..}` in ns.
+    /// Appends the summaries as a JSON object, in ns: since start at the top level, the last
+    /// [`WINDOW`] under `window`:
+    /// `{"count":..,"p50":..,"p90":..,"p99":..,"p99_9":..,"max":..,"window":{"count":..,...}}`.
     pub fn write_json(&self, out: &mut String) {
-        let s = self.summary();
-        out.push_str(&format!(
-            "{{\"count\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}}",
-            s.count, s.p50, s.p90, s.p99, s.p999, s.max
-        ));
+        let (total, window) = {
+            let h = self.lock();
+            (summarize(&h.total), summarize(&h.window()))
+        };
+        out.push('{');
+        write_summary(out, &total);
+        out.push_str(",\"window\":{");
+        write_summary(out, &window);
+        out.push_str("}}");
     }
 }
 
@@ -142,9 +237,31 @@ mod tests {
         assert!((999_000..=1_001_000).contains(&s.max), "{s:?}");
         h.record_all([-5, i64::MAX]);
         assert_eq!(h.summary().count, 1002);
+        assert_eq!(
+            h.window_summary().count,
+            1002,
+            "all recorded within the window"
+        );
         let mut json = String::new();
         h.write_json(&mut json);
         assert!(json.starts_with("{\"count\":1002,\"p50\":"), "{json}");
+        assert!(json.contains(",\"window\":{\"count\":1002,"), "{json}");
+    }
+
+    #[test]
+    fn the_window_forgets_what_is_older_than_a_minute() {
+        let h = LatencyHistogram::new("ring.storage");
+        h.record_all([1_000; 10]);
+        // As if 65 s had passed since those were recorded.
+        {
+            let mut inner = h.lock();
+            inner.origin = inner.origin.checked_sub(Duration::from_secs(65)).unwrap();
+        }
+        assert_eq!(h.window_summary().count, 0);
+        assert_eq!(h.summary().count, 10);
+        h.record_n(2_000, 5);
+        assert_eq!(h.window_summary().count, 5);
+        assert_eq!(h.summary().count, 15);
     }
 
     #[test]

@@ -111,6 +111,8 @@ pub struct FeedStats {
     pub venue_errors: Counter,
     /// Reconnections.
     pub reconnects: Counter,
+    /// Read → ticks parsed, per provider message that gave ticks (stage `parse.<feed>`).
+    pub parse_latency: engine::latency::LatencyHistogram,
     /// When the last provider message was read (ns since the epoch; 0 before the first).
     last_message_ns: AtomicI64,
     /// The subscribed channels, set once when the feed starts.
@@ -160,6 +162,7 @@ impl FeedStats {
             out_of_order: Counter::default(),
             venue_errors: Counter::default(),
             reconnects: Counter::default(),
+            parse_latency: engine::latency::LatencyHistogram::new(format!("parse.{name}")),
             last_message_ns: AtomicI64::new(0),
             channels: OnceLock::new(),
         }

@@ -100,6 +100,7 @@ async fn run(feed: WsFeed, ctx: FeedContext) -> Result<()> {
         channels,
         errors_log: LogLimit::new(Duration::from_secs(1)),
         gaps_log: LogLimit::new(Duration::from_secs(1)),
+        parse_times: Vec::with_capacity(PARSE_SAMPLES),
     };
     let mut backoff = Backoff::new(&session.config, ctx.stats.name());
     let url = session.venue.url();
@@ -170,7 +171,12 @@ struct Session {
     channels: Channels,
     errors_log: LogLimit,
     gaps_log: LogLimit,
+    /// Parse latencies not yet recorded: recorded in batches, not under a lock per message.
+    parse_times: Vec<i64>,
 }
+
+/// Parse latencies buffered before they are recorded.
+const PARSE_SAMPLES: usize = 256;
 
 impl Session {
     /// Runs one connection until it ends.
@@ -245,6 +251,7 @@ impl Session {
                     }
                 }
                 _ = watchdog.tick() => {
+                    self.stats.parse_latency.record_all(self.parse_times.drain(..));
                     let silent = last_message.elapsed();
                     if silent >= self.config.idle_reconnect() {
                         tracing::warn!(
@@ -287,6 +294,12 @@ impl Session {
         }
         let ticks = self.parse.ticks();
         if !ticks.is_empty() {
+            self.parse_times.push(clock::now_ns() - ts_recv);
+            if self.parse_times.len() >= PARSE_SAMPLES {
+                self.stats
+                    .parse_latency
+                    .record_all(self.parse_times.drain(..));
+            }
             self.producer.publish_batch(ticks);
             self.stats.ticks.add_single_writer(ticks.len() as u64);
             for tick in ticks {

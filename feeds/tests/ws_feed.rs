@@ -204,6 +204,12 @@ async fn connects_subscribes_and_publishes_exact_ticks() {
     assert_eq!(feed.stats.state(), FeedState::Live);
     assert_eq!(feed.stats.messages.get(), 2);
     assert_eq!(feed.stats.channels().len(), 2);
+    // Parse latencies are recorded in batches, at the latest by the next watchdog round.
+    until("parse latencies", || {
+        feed.stats.parse_latency.summary().count == 2
+    })
+    .await;
+    assert_eq!(feed.stats.parse_latency.stage(), "parse.binance");
     feed.stop().unwrap();
 }
 

@@ -158,9 +158,16 @@ pub struct Persister {
     state: State,
     stats: Arc<WriterStats>,
     last_version: u64,
+    /// `ts_recv` → committed to Parquet, per tick, when set.
+    latency: Option<Arc<engine::latency::LatencyHistogram>>,
 }
 
 impl Persister {
+    /// Records, for every tick persisted, the time from its `ts_recv` to the commit.
+    pub fn set_latency(&mut self, latency: Arc<engine::latency::LatencyHistogram>) {
+        self.latency = Some(latency);
+    }
+
     /// A persister continuing from the committed `state`.
     pub fn new(
         store: Arc<Store>,
@@ -174,6 +181,7 @@ impl Persister {
             state,
             stats,
             last_version: 0,
+            latency: None,
         }
     }
 
@@ -253,6 +261,14 @@ impl Persister {
             (bars, ticks, inner.last_index, needed)
         };
         let result = self.write_and_commit(bars, &ticks, ticks_through, needed);
+        if let (Ok(_), Some(latency)) = (&result, &self.latency) {
+            let now = engine::clock::now_ns();
+            latency.record_all(
+                ticks
+                    .values()
+                    .flat_map(|v| v.iter().map(move |(_, t)| now - t.ts_recv)),
+            );
+        }
         if result.is_err() {
             // Nothing was committed: the ticks go back in front of those that came since.
             let mut inner = self.store.lock();
