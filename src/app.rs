@@ -573,7 +573,10 @@ pub fn run(config: Config, source: Source) -> Result<()> {
         .merge(storage::http::router(history));
     if let Some(parts) = &portfolios {
         app = app
-            .merge(portfolio_core::http::router(parts.service.clone()))
+            .merge(portfolio_core::http::router_with_body_limit(
+                parts.service.clone(),
+                config.server.max_body_bytes,
+            ))
             .merge(portfolio_core::http::risk_router(
                 parts.service.clone(),
                 parts.market.clone(),

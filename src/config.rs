@@ -58,12 +58,15 @@ pub enum ConfigError {
 pub struct ServerConfig {
     /// Listen address for HTTP and WebSocket.
     pub listen: SocketAddr,
+    /// Largest HTTP request body, bytes; larger ones get 413.
+    pub max_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: portfolio_core::http::MAX_BODY_BYTES,
         }
     }
 }
@@ -299,6 +302,12 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", e.to_string()));
+        }
+        if !(1..=64 << 20).contains(&self.server.max_body_bytes) {
+            return Err(invalid(
+                "server.max_body_bytes",
+                format!("must be 1 to 67108864, got {}", self.server.max_body_bytes),
+            ));
         }
         if let Err((key, reason)) = self.fanout.validate() {
             return Err(invalid(&key, reason));

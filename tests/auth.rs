@@ -204,8 +204,21 @@ async fn request_ids_and_connection_limits_per_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = create_key(dir.path(), "vera", "viewer");
     let other = create_key(dir.path(), "walt", "viewer");
-    let engine = start(dir.path(), "[fanout]\nmax_connections_per_key = 2\n");
+    let trader = create_key(dir.path(), "tess", "trader");
+    let engine = start(
+        dir.path(),
+        "[fanout]\nmax_connections_per_key = 2\n[server]\nmax_body_bytes = 200\n",
+    );
     let addr = engine.addr;
+
+    // The body limit.
+    let name = "x".repeat(300);
+    let big = format!(r#"{{"name":"{name}","base_currency":"USD","cost_basis":"fifo"}}"#);
+    let (status, body) = call(addr, "POST", "/v1/portfolios", Some(&trader), &big);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
 
     let bearer = format!("Bearer {key}");
     let (_, head, _) = http_request(

@@ -38,7 +38,7 @@ use crate::request::{parse_new_portfolio, parse_new_transaction, parse_rename};
 use crate::risk::{RiskParams, portfolio_risk};
 use crate::service::Portfolios;
 
-/// Largest request body accepted.
+/// Largest request body accepted by default (`server.max_body_bytes`).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The principal a request acts for: the [`Identity`](engine::access::Identity) an auth layer
@@ -194,8 +194,14 @@ async fn risk(
     .await
 }
 
-/// The portfolio routes.
+/// The portfolio routes, with request bodies up to [`MAX_BODY_BYTES`].
 pub fn router(service: Arc<Portfolios>) -> Router {
+    router_with_body_limit(service, MAX_BODY_BYTES)
+}
+
+/// The portfolio routes, with request bodies up to `max_body` bytes (larger: 413
+/// `payload_too_large`).
+pub fn router_with_body_limit(service: Arc<Portfolios>, max_body: usize) -> Router {
     Router::new()
         .route("/v1/portfolios", get(list).post(create))
         .route(
@@ -211,7 +217,7 @@ pub fn router(service: Arc<Portfolios>) -> Router {
             delete(remove_transaction),
         )
         .route("/v1/portfolios/{id}/valuation", get(valuation))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(service)
 }
 
