@@ -229,6 +229,19 @@ async fn request_ids_and_connection_limits_per_key() {
         "",
     );
     assert!(head.contains("x-request-id: trace-42"), "{head}");
+    // One JSON log line per request, with its id and principal.
+    let event = support::wait_until(WITHIN, "the request's log line", || {
+        engine
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|event| event["message"] == "request" && event["request_id"] == "trace-42")
+    });
+    assert_eq!(event["principal"], "vera", "{event}");
+    assert_eq!(event["status"], 200, "{event}");
+    assert_eq!(event["path"], "/v1/instruments", "{event}");
     let (_, head, _) = http_request(addr, "GET", "/health", &[], "");
     assert!(head.contains("x-request-id: "), "a generated id: {head}");
 
