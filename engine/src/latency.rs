@@ -47,15 +47,16 @@ impl Histograms {
         (self.origin.elapsed().as_nanos() / SLOT.as_nanos()) as u64
     }
 
-    /// The slot for now, cleared first if it held an older period.
-    fn current(&mut self) -> &mut Histogram<u64> {
+    /// The slot for now, cleared first if it held an older period, and the since-start
+    /// histogram: every value recorded goes into both. Reads the clock once per call.
+    fn targets(&mut self) -> (&mut Histogram<u64>, &mut Histogram<u64>) {
         let period = self.period();
-        let (held, histogram) = &mut self.slots[(period % SLOTS as u64) as usize];
+        let (held, slot) = &mut self.slots[(period % SLOTS as u64) as usize];
         if *held != period {
-            histogram.reset();
+            slot.reset();
             *held = period;
         }
-        histogram
+        (&mut self.total, slot)
     }
 
     /// The slots inside the window, merged.
@@ -139,11 +140,12 @@ impl LatencyHistogram {
     /// Records every value of `values` (ns; negatives count as 0) under one lock.
     pub fn record_all(&self, values: impl IntoIterator<Item = i64>) {
         let mut h = self.lock();
+        let (total, slot) = h.targets();
         for value in values {
             let ns = (value.max(1) as u64).min(MAX_NS);
             // Within bounds by construction, so these cannot fail.
-            let _ = h.total.record(ns);
-            let _ = h.current().record(ns);
+            let _ = total.record(ns);
+            let _ = slot.record(ns);
         }
     }
 
@@ -154,8 +156,9 @@ impl LatencyHistogram {
         }
         let ns = (ns.max(1) as u64).min(MAX_NS);
         let mut h = self.lock();
-        let _ = h.total.record_n(ns, count);
-        let _ = h.current().record_n(ns, count);
+        let (total, slot) = h.targets();
+        let _ = total.record_n(ns, count);
+        let _ = slot.record_n(ns, count);
     }
 
     /// The percentiles since start.

@@ -39,8 +39,7 @@ use engine::TickKind;
 
 use crate::config::VenueConfig;
 use crate::error::Result;
-use crate::venue::{ParseCtx, ParseError, Venue};
-use parse::Session;
+use crate::venue::{LoginSession, ParseCtx, ParseError, Venue};
 use subscription::Plan;
 
 /// The config table.
@@ -53,7 +52,7 @@ pub struct Alpaca {
     /// The auth message, holding the key and secret; `None` for a parser only.
     auth: Option<String>,
     watched: Vec<(String, TickKind)>,
-    session: Session,
+    session: LoginSession,
 }
 
 impl fmt::Debug for Alpaca {
@@ -88,18 +87,8 @@ impl Alpaca {
     /// `feeds.alpaca`, and the variable when it is not set.
     pub fn new(config: &VenueConfig) -> Result<Alpaca> {
         let plan = Plan::new(config)?;
-        let key = config.credential(
-            TABLE,
-            "key_env",
-            config.key_env.as_deref(),
-            Alpaca::DEFAULT_KEY_ENV,
-        )?;
-        let secret = config.credential(
-            TABLE,
-            "secret_env",
-            config.secret_env.as_deref(),
-            Alpaca::DEFAULT_SECRET_ENV,
-        )?;
+        let key = config.credential(TABLE, "key_env", Alpaca::DEFAULT_KEY_ENV)?;
+        let secret = config.credential(TABLE, "secret_env", Alpaca::DEFAULT_SECRET_ENV)?;
         Ok(Alpaca {
             url: config
                 .url
@@ -107,10 +96,7 @@ impl Alpaca {
                 .unwrap_or_else(|| Alpaca::DEFAULT_URL.to_owned()),
             auth: Some(subscription::auth(&key, &secret)),
             watched: plan.watched(),
-            session: Session {
-                subscribe: Some(plan.subscribe()),
-                authenticated: false,
-            },
+            session: LoginSession::new(plan.subscribe()),
         })
     }
 
@@ -120,7 +106,7 @@ impl Alpaca {
             url: Alpaca::DEFAULT_URL.to_owned(),
             auth: None,
             watched: Vec::new(),
-            session: Session::default(),
+            session: LoginSession::default(),
         }
     }
 }
@@ -154,6 +140,6 @@ impl Venue for Alpaca {
 
     /// A new connection authenticates again.
     fn reset(&mut self) {
-        self.session.authenticated = false;
+        self.session.reset();
     }
 }

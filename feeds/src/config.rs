@@ -131,14 +131,8 @@ impl VenueConfig {
 
     /// The value of the environment variable named by `key_env`/`secret_env` (`which`), or
     /// `default_var` when the key is not set. An error names the config key and the variable.
-    pub fn credential(
-        &self,
-        prefix: &str,
-        which: &str,
-        configured: Option<&str>,
-        default_var: &str,
-    ) -> Result<String> {
-        let var = configured.unwrap_or(default_var);
+    pub fn credential(&self, prefix: &str, which: &str, default_var: &str) -> Result<String> {
+        let var = self.venue_key(which).unwrap_or(default_var);
         match std::env::var(var) {
             Ok(value) if !value.is_empty() => Ok(value),
             _ => Err(Error::Config {
@@ -146,6 +140,78 @@ impl VenueConfig {
                 reason: format!("environment variable {var} is not set"),
             }),
         }
+    }
+
+    /// Refuses each of `keys` (`api`, `key_env`, `secret_env`) that is set, in that order:
+    /// `venue` has no use for it.
+    pub fn refuse_keys(&self, prefix: &str, venue: &str, keys: &[&str]) -> Result<()> {
+        match keys.iter().find(|key| self.venue_key(key).is_some()) {
+            Some(key) => Err(unused_key(prefix, key, venue)),
+            None => Ok(()),
+        }
+    }
+
+    /// The value of a venue-specific key: `api`, `key_env` or `secret_env`.
+    fn venue_key(&self, key: &str) -> Option<&str> {
+        match key {
+            "api" => self.api.as_deref(),
+            "key_env" => self.key_env.as_deref(),
+            "secret_env" => self.secret_env.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The instruments, each named once: at least one (else the error says `none`), each
+    /// passing the venue's own `check` (`Some(reason)` refuses it), each a valid instrument
+    /// name as `instrument_prefix:symbol`.
+    pub fn distinct_instruments(
+        &self,
+        prefix: &str,
+        instrument_prefix: &str,
+        none: &str,
+        check: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vec<String>> {
+        let bad = |reason: String| Error::Config {
+            key: format!("{prefix}.instruments"),
+            reason,
+        };
+        if self.instruments.is_empty() {
+            return Err(bad(none.to_owned()));
+        }
+        for (i, symbol) in self.instruments.iter().enumerate() {
+            if let Some(reason) = check(symbol) {
+                return Err(bad(reason));
+            }
+            if self.instruments[..i].contains(symbol) {
+                return Err(bad(format!("{symbol:?} is listed twice")));
+            }
+            engine::registry::validate_name(&format!("{instrument_prefix}:{symbol}"))
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        Ok(self.instruments.clone())
+    }
+
+    /// The channels asked for (all of `offered` when none are), each one of `offered` and
+    /// named once.
+    pub fn distinct_channels(
+        &self,
+        prefix: &str,
+        offered: &[&'static str],
+    ) -> Result<Vec<&'static str>> {
+        let mut channels: Vec<&'static str> = Vec::new();
+        for channel in self.channels_or(offered) {
+            let Some(&known) = offered.iter().find(|&&c| c == channel) else {
+                return Err(unknown_channel(prefix, channel, offered));
+            };
+            if channels.contains(&known) {
+                return Err(Error::Config {
+                    key: format!("{prefix}.channels"),
+                    reason: format!("{channel:?} is listed twice"),
+                });
+            }
+            channels.push(known);
+        }
+        Ok(channels)
     }
 
     /// `stale_after_ms` as a duration.

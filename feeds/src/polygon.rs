@@ -33,8 +33,7 @@ use engine::TickKind;
 
 use crate::config::VenueConfig;
 use crate::error::Result;
-use crate::venue::{ParseCtx, ParseError, Venue};
-use parse::Session;
+use crate::venue::{LoginSession, ParseCtx, ParseError, Venue};
 use subscription::Plan;
 
 /// The config table.
@@ -47,7 +46,7 @@ pub struct Polygon {
     /// The auth message, holding the key; `None` for a parser only.
     auth: Option<String>,
     watched: Vec<(String, TickKind)>,
-    session: Session,
+    session: LoginSession,
 }
 
 impl fmt::Debug for Polygon {
@@ -77,12 +76,7 @@ impl Polygon {
     /// when it is not set.
     pub fn new(config: &VenueConfig) -> Result<Polygon> {
         let plan = Plan::new(config)?;
-        let key = config.credential(
-            TABLE,
-            "key_env",
-            config.key_env.as_deref(),
-            Polygon::DEFAULT_KEY_ENV,
-        )?;
+        let key = config.credential(TABLE, "key_env", Polygon::DEFAULT_KEY_ENV)?;
         Ok(Polygon {
             url: config
                 .url
@@ -90,10 +84,7 @@ impl Polygon {
                 .unwrap_or_else(|| Polygon::DEFAULT_URL.to_owned()),
             auth: Some(subscription::auth(&key)),
             watched: plan.watched(),
-            session: Session {
-                subscribe: Some(plan.subscribe()),
-                authenticated: false,
-            },
+            session: LoginSession::new(plan.subscribe()),
         })
     }
 
@@ -103,7 +94,7 @@ impl Polygon {
             url: Polygon::DEFAULT_URL.to_owned(),
             auth: None,
             watched: Vec::new(),
-            session: Session::default(),
+            session: LoginSession::default(),
         }
     }
 }
@@ -137,6 +128,6 @@ impl Venue for Polygon {
 
     /// A new connection authenticates again.
     fn reset(&mut self) {
-        self.session.authenticated = false;
+        self.session.reset();
     }
 }

@@ -271,6 +271,42 @@ impl Symbols {
     }
 }
 
+/// The session of a venue that logs in before it subscribes (Polygon, Alpaca): the
+/// subscription waits until the venue confirms the login, then goes once per connection.
+#[derive(Debug, Clone, Default)]
+pub struct LoginSession {
+    /// The subscription to send once logged in; `None` for a parser only.
+    pub subscribe: Option<String>,
+    /// Whether this connection has logged in (and the subscription was sent).
+    pub authenticated: bool,
+}
+
+impl LoginSession {
+    /// A session that sends `subscribe` after the login.
+    pub fn new(subscribe: String) -> LoginSession {
+        LoginSession {
+            subscribe: Some(subscribe),
+            authenticated: false,
+        }
+    }
+
+    /// The venue confirmed the login: queue the subscription, unless this connection
+    /// already did.
+    pub fn logged_in(&mut self, ctx: &mut ParseCtx) {
+        if !self.authenticated {
+            self.authenticated = true;
+            if let Some(subscribe) = &self.subscribe {
+                ctx.reply(subscribe.clone());
+            }
+        }
+    }
+
+    /// A new connection must log in again.
+    pub fn reset(&mut self) {
+        self.authenticated = false;
+    }
+}
+
 /// What [`Sequences::observe`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeqCheck {

@@ -8,15 +8,14 @@
 //! - trades, quotes, bars, corrections, cancels, LULDs, statuses and the streaming examples:
 //!   <https://docs.alpaca.markets/docs/real-time-stock-pricing-data>.
 
-use std::sync::Arc;
+mod common;
 
-use engine::{InstrumentId, Price, Qty, Quote, Registry, Side, Tick, TickKind, Trade};
+use common::{Harness, TS_RECV, config};
+use engine::{Price, Qty, Quote, Side, TickKind, Trade};
 use feeds::alpaca::Alpaca;
-use feeds::{Event, ParseCtx, ParseError, Venue, VenueConfig};
+use feeds::{Event, ParseError, Venue, VenueConfig};
 use proptest::prelude::*;
 use rstest::rstest;
-
-const TS_RECV: i64 = 1_700_000_000_123_456_789;
 
 const CONNECTED: &str = r#"[{"T":"success","msg":"connected"}]"#;
 const AUTHENTICATED: &str = r#"[{"T":"success","msg":"authenticated"}]"#;
@@ -103,61 +102,15 @@ const NO_TICK: [&str; 6] = [
 const UNSET_KEY: &str = "NEXAMD_TEST_ALPACA_KEY_NEVER_SET_51c2";
 const UNSET_SECRET: &str = "NEXAMD_TEST_ALPACA_SECRET_NEVER_SET_9d04";
 
-#[derive(Debug)]
-struct Parsed {
-    result: Result<(), ParseError>,
-    ticks: Vec<Tick>,
-    events: Vec<Event>,
-    replies: Vec<String>,
-}
-
-struct Harness {
-    registry: Arc<Registry>,
-    ctx: ParseCtx,
-    venue: Alpaca,
-}
-
-impl Harness {
-    fn new(venue: Alpaca) -> Harness {
-        let registry = Arc::new(Registry::new());
-        let ctx = ParseCtx::new(registry.clone(), "ALPACA");
-        Harness {
-            registry,
-            ctx,
-            venue,
-        }
-    }
-
-    fn parser() -> Harness {
+impl Harness<Alpaca> {
+    fn parser() -> Harness<Alpaca> {
         Harness::new(Alpaca::parser())
     }
 
     /// The live feed for AAPL and MSFT, key and secret taken from `PATH` (set in every test
     /// process).
-    fn live() -> Harness {
+    fn live() -> Harness<Alpaca> {
         Harness::new(Alpaca::new(&live_config()).unwrap())
-    }
-
-    fn parse(&mut self, text: &str) -> Parsed {
-        self.ctx.clear();
-        let result = self.venue.parse(text, TS_RECV, &mut self.ctx);
-        Parsed {
-            result,
-            ticks: self.ctx.ticks().to_vec(),
-            events: self.ctx.take_events().collect(),
-            replies: self.ctx.take_replies().collect(),
-        }
-    }
-
-    fn name(&self, id: InstrumentId) -> String {
-        self.registry.get(id).unwrap().to_string()
-    }
-}
-
-fn config(instruments: &[&str]) -> VenueConfig {
-    VenueConfig {
-        instruments: instruments.iter().map(|s| s.to_string()).collect(),
-        ..VenueConfig::default()
     }
 }
 
@@ -174,10 +127,7 @@ fn path() -> String {
 }
 
 fn config_error(config: &VenueConfig) -> (String, String) {
-    match Alpaca::new(config) {
-        Err(feeds::Error::Config { key, reason }) => (key, reason),
-        other => panic!("expected a config error, got {other:?}"),
-    }
+    common::config_error(Alpaca::new(config))
 }
 
 fn trade(id: u64, price: i64, size: i64) -> Trade {

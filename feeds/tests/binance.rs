@@ -3,9 +3,12 @@
 //! Expected values are worked out here from the raw JSON (through `serde_json::Value` and a
 //! small decimal reader of this file), never by the parser under test.
 
+mod common;
+
 use std::sync::{Arc, LazyLock};
 
-use engine::{Registry, Side, Tick, TickKind};
+use common::{Line, capture, name, parse, units};
+use engine::{Registry, Side, TickKind};
 use feeds::binance::Binance;
 use feeds::{Event, ParseCtx, ParseError, Venue, VenueConfig};
 use proptest::prelude::*;
@@ -17,81 +20,16 @@ const CAPTURE: &str = concat!(
     "/../../shared/samples/captures/BINANCE.ws.1.0"
 );
 
-/// A received line of a cryptofeed capture: `<recv_ts>: <message>`.
-struct Received {
-    ts_recv: i64,
-    text: String,
-}
-
-/// The received messages of a capture: the first line (`URL <-> ts`) and the lines we sent
-/// (`URL <- ts: msg`) are skipped.
-fn received(path: &str) -> Vec<Received> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.lines()
-        .skip(1)
-        .filter(|line| !line.is_empty())
-        .filter_map(|line| {
-            let (ts, message) = line.split_once(": ").expect("capture line");
-            (!ts.contains(" <- ")).then(|| Received {
-                ts_recv: seconds_to_ns(ts),
-                text: message.to_owned(),
-            })
-        })
+/// The received messages of a capture: the lines we sent (`URL <- ts: msg`) left out.
+fn received(path: &str) -> Vec<Line> {
+    capture(path)
+        .into_iter()
+        .filter(|line| !line.sent)
         .collect()
 }
 
-/// `1633998512.0633569` → ns, by string surgery.
-fn seconds_to_ns(text: &str) -> i64 {
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    assert!(frac.len() <= 9, "{text}");
-    let frac = format!("{frac:0<9}");
-    whole.parse::<i64>().unwrap() * 1_000_000_000 + frac.parse::<i64>().unwrap()
-}
-
-/// Decimal text → units of 1e-9, independently of `engine::fixed`.
-fn units(text: &str) -> i128 {
-    let (negative, body) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
-    let (kept, dropped) = frac.split_at(frac.len().min(9));
-    assert!(
-        dropped.bytes().all(|b| b == b'0'),
-        "{text} has digits past 1e-9"
-    );
-    let whole: i128 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().unwrap()
-    };
-    let kept: i128 = format!("{kept:0<9}").parse().unwrap();
-    let value = whole * 1_000_000_000 + kept;
-    if negative { -value } else { value }
-}
-
 fn context() -> (Arc<Registry>, ParseCtx) {
-    let registry = Arc::new(Registry::new());
-    let ctx = ParseCtx::new(registry.clone(), Binance::PREFIX);
-    (registry, ctx)
-}
-
-fn name(registry: &Registry, tick: &Tick) -> String {
-    registry.get(tick.instrument).unwrap().name.to_string()
-}
-
-/// Parses one message into a fresh batch: its ticks and events.
-fn parse(
-    venue: &mut Binance,
-    ctx: &mut ParseCtx,
-    text: &str,
-    ts_recv: i64,
-) -> Result<(Vec<Tick>, Vec<Event>), ParseError> {
-    ctx.clear();
-    venue.parse(text, ts_recv, ctx)?;
-    let ticks = ctx.ticks().to_vec();
-    let events = ctx.take_events().collect();
-    Ok((ticks, events))
+    common::context(Binance::PREFIX)
 }
 
 #[test]
@@ -102,7 +40,7 @@ fn every_capture_message_parses_to_the_expected_ticks() {
     assert_eq!(lines.len(), 265); // 177 depthUpdate, 84 bookTicker, 2 aggTrade, 2 kline
     let (mut trades, mut quotes) = (0, 0);
     for line in &lines {
-        let (ticks, events) = parse(&mut venue, &mut ctx, &line.text, line.ts_recv)
+        let (ticks, events) = parse(&mut venue, &mut ctx, &line.text, line.ts)
             .unwrap_or_else(|e| panic!("{e}: {}", line.text));
         assert!(events.is_empty(), "{events:?}: {}", line.text);
         let raw: Value = serde_json::from_str(&line.text).unwrap();
@@ -121,7 +59,7 @@ fn every_capture_message_parses_to_the_expected_ticks() {
                 assert_eq!(tick.kind(), TickKind::Trade);
                 assert_eq!(name(&registry, &tick), format!("BINANCE:{}", str_of("s")));
                 assert_eq!(tick.ts_event, data["T"].as_i64().unwrap() * 1_000_000);
-                assert_eq!(tick.ts_recv, line.ts_recv);
+                assert_eq!(tick.ts_recv, line.ts);
                 let trade = tick.as_trade().unwrap();
                 assert_eq!(i128::from(trade.price.units()), units(&str_of("p")));
                 assert_eq!(i128::from(trade.size.units()), units(&str_of("q")));
@@ -141,8 +79,8 @@ fn every_capture_message_parses_to_the_expected_ticks() {
                 assert_eq!(tick.kind(), TickKind::Quote);
                 assert_eq!(name(&registry, &tick), format!("BINANCE:{}", str_of("s")));
                 // Spot bookTicker carries no time: the receive time stands in.
-                assert_eq!(tick.ts_event, line.ts_recv);
-                assert_eq!(tick.ts_recv, line.ts_recv);
+                assert_eq!(tick.ts_event, line.ts);
+                assert_eq!(tick.ts_recv, line.ts);
                 let quote = tick.as_quote().unwrap();
                 assert_eq!(i128::from(quote.bid.units()), units(&str_of("b")));
                 assert_eq!(i128::from(quote.bid_size.units()), units(&str_of("B")));

@@ -3,10 +3,13 @@
 //! Expected values are worked out here from the raw JSON (through `serde_json::Value` and a
 //! small decimal reader of this file), never by the parser under test.
 
+mod common;
+
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use engine::{Registry, Side, Tick, TickKind};
+use common::{Line, capture, name, parse, units};
+use engine::{Registry, Side, TickKind};
 use feeds::bitstamp::Bitstamp;
 use feeds::{Event, Keepalive, ParseCtx, ParseError, Venue, VenueConfig};
 use proptest::prelude::*;
@@ -18,85 +21,8 @@ const CAPTURE: &str = concat!(
     "/../../shared/samples/captures/BITSTAMP.ws.1.0"
 );
 
-/// A line of a cryptofeed capture after the first (`URL <-> ts`): a message we sent
-/// (`URL <- ts: msg`) or one we received (`<recv_ts>: <message>`).
-struct Line {
-    sent: bool,
-    ts: i64,
-    text: String,
-}
-
-fn capture(path: &str) -> Vec<Line> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    text.lines()
-        .skip(1)
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let (head, message) = line.split_once(": ").expect("capture line");
-            let (sent, ts) = match head.split_once(" <- ") {
-                Some((_url, ts)) => (true, ts),
-                None => (false, head),
-            };
-            Line {
-                sent,
-                ts: seconds_to_ns(ts),
-                text: message.to_owned(),
-            }
-        })
-        .collect()
-}
-
-/// `1641343699.529292` → ns, by string surgery.
-fn seconds_to_ns(text: &str) -> i64 {
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    assert!(frac.len() <= 9, "{text}");
-    let frac = format!("{frac:0<9}");
-    whole.parse::<i64>().unwrap() * 1_000_000_000 + frac.parse::<i64>().unwrap()
-}
-
-/// Decimal text → units of 1e-9, independently of `engine::fixed`.
-fn units(text: &str) -> i128 {
-    let (negative, body) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
-    let (kept, dropped) = frac.split_at(frac.len().min(9));
-    assert!(
-        dropped.bytes().all(|b| b == b'0'),
-        "{text} has digits past 1e-9"
-    );
-    let whole: i128 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().unwrap()
-    };
-    let kept: i128 = format!("{kept:0<9}").parse().unwrap();
-    let value = whole * 1_000_000_000 + kept;
-    if negative { -value } else { value }
-}
-
 fn context() -> (Arc<Registry>, ParseCtx) {
-    let registry = Arc::new(Registry::new());
-    let ctx = ParseCtx::new(registry.clone(), Bitstamp::PREFIX);
-    (registry, ctx)
-}
-
-fn name(registry: &Registry, tick: &Tick) -> String {
-    registry.get(tick.instrument).unwrap().name.to_string()
-}
-
-fn parse(
-    venue: &mut Bitstamp,
-    ctx: &mut ParseCtx,
-    text: &str,
-    ts_recv: i64,
-) -> Result<(Vec<Tick>, Vec<Event>), ParseError> {
-    ctx.clear();
-    venue.parse(text, ts_recv, ctx)?;
-    let ticks = ctx.ticks().to_vec();
-    let events = ctx.take_events().collect();
-    Ok((ticks, events))
+    common::context(Bitstamp::PREFIX)
 }
 
 #[test]

@@ -10,16 +10,16 @@
 //! - status: <https://docs.kraken.com/api/docs/websocket-v2/status>
 //! - ping and pong: <https://docs.kraken.com/api/docs/websocket-v2/ping>
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use engine::{InstrumentId, Price, Qty, Quote, Registry, Side, Tick, TickKind, Trade};
+use common::{Harness, TS_RECV, config};
+use engine::{Price, Qty, Quote, Side, Tick, TickKind, Trade};
 use feeds::kraken::Kraken;
-use feeds::{Event, ParseCtx, ParseError, Venue, VenueConfig};
+use feeds::{Event, ParseError, Venue, VenueConfig};
 use proptest::prelude::*;
 use rstest::rstest;
-
-const TS_RECV: i64 = 1_700_000_000_123_456_789;
 
 const TRADE_SNAPSHOT: &str = r#"{
     "channel": "trade",
@@ -105,49 +105,9 @@ const PONG: &str = r#"{
 "time_out": "2023-09-24T14:10:23.799703Z"
 }"#;
 
-/// Everything one message produced.
-#[derive(Debug)]
-struct Parsed {
-    result: Result<(), ParseError>,
-    ticks: Vec<Tick>,
-    events: Vec<Event>,
-    replies: Vec<String>,
-}
-
-struct Harness {
-    registry: Arc<Registry>,
-    ctx: ParseCtx,
-    venue: Kraken,
-}
-
-impl Harness {
-    fn new(venue: Kraken) -> Harness {
-        let registry = Arc::new(Registry::new());
-        let ctx = ParseCtx::new(registry.clone(), "KRAKEN");
-        Harness {
-            registry,
-            ctx,
-            venue,
-        }
-    }
-
-    fn parser() -> Harness {
+impl Harness<Kraken> {
+    fn parser() -> Harness<Kraken> {
         Harness::new(Kraken::parser())
-    }
-
-    fn parse(&mut self, text: &str) -> Parsed {
-        self.ctx.clear();
-        let result = self.venue.parse(text, TS_RECV, &mut self.ctx);
-        Parsed {
-            result,
-            ticks: self.ctx.ticks().to_vec(),
-            events: self.ctx.take_events().collect(),
-            replies: self.ctx.take_replies().collect(),
-        }
-    }
-
-    fn name(&self, id: InstrumentId) -> String {
-        self.registry.get(id).unwrap().to_string()
     }
 }
 
@@ -155,18 +115,8 @@ fn trade(tick: &Tick) -> Trade {
     tick.as_trade().expect("a trade")
 }
 
-fn config(instruments: &[&str]) -> VenueConfig {
-    VenueConfig {
-        instruments: instruments.iter().map(|s| s.to_string()).collect(),
-        ..VenueConfig::default()
-    }
-}
-
 fn config_error(config: &VenueConfig) -> (String, String) {
-    match Kraken::new(config) {
-        Err(feeds::Error::Config { key, reason }) => (key, reason),
-        other => panic!("expected a config error, got {other:?}"),
-    }
+    common::config_error(Kraken::new(config))
 }
 
 /// A trade update for MATIC/USD with trade id `id` (the documented record's shape).

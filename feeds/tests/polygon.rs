@@ -15,15 +15,14 @@
 //!   <https://apis.io/examples/polygon/polygon-websocket-subscribe-example/>;
 //! - the older `error` form of a refused key: <https://github.com/alpacahq/Alpaca-API/issues/68>.
 
-use std::sync::Arc;
+mod common;
 
-use engine::{InstrumentId, Price, Qty, Quote, Registry, Side, Tick, TickKind, Trade};
+use common::{Harness, TS_RECV, config};
+use engine::{Price, Qty, Quote, Side, Tick, TickKind, Trade};
 use feeds::polygon::Polygon;
-use feeds::{Event, ParseCtx, ParseError, Venue, VenueConfig};
+use feeds::{Event, ParseError, Venue, VenueConfig};
 use proptest::prelude::*;
 use rstest::rstest;
-
-const TS_RECV: i64 = 1_700_000_000_123_456_789;
 
 const TRADE: &str = r#"[{"ev":"T","sym":"MSFT","x":4,"i":"12345","z":3,"p":114.125,"s":100,"c":[0,12],"t":1536036818784,"q":3681328}]"#;
 const QUOTE: &str = r#"[{"ev":"Q","sym":"MSFT","bx":4,"bp":114.125,"bs":100,"ax":7,"ap":114.128,"as":160,"c":0,"i":[604],"t":1536036818784,"q":50385480,"z":3}]"#;
@@ -47,60 +46,14 @@ const OLD_AUTH_ERROR: &str =
 /// A variable no test process sets.
 const UNSET_VAR: &str = "NEXAMD_TEST_POLYGON_KEY_NEVER_SET_7f3a";
 
-#[derive(Debug)]
-struct Parsed {
-    result: Result<(), ParseError>,
-    ticks: Vec<Tick>,
-    events: Vec<Event>,
-    replies: Vec<String>,
-}
-
-struct Harness {
-    registry: Arc<Registry>,
-    ctx: ParseCtx,
-    venue: Polygon,
-}
-
-impl Harness {
-    fn new(venue: Polygon) -> Harness {
-        let registry = Arc::new(Registry::new());
-        let ctx = ParseCtx::new(registry.clone(), "POLYGON");
-        Harness {
-            registry,
-            ctx,
-            venue,
-        }
-    }
-
-    fn parser() -> Harness {
+impl Harness<Polygon> {
+    fn parser() -> Harness<Polygon> {
         Harness::new(Polygon::parser())
     }
 
     /// The live feed for AAPL and MSFT, its key taken from `PATH` (set in every test process).
-    fn live() -> Harness {
+    fn live() -> Harness<Polygon> {
         Harness::new(Polygon::new(&live_config()).unwrap())
-    }
-
-    fn parse(&mut self, text: &str) -> Parsed {
-        self.ctx.clear();
-        let result = self.venue.parse(text, TS_RECV, &mut self.ctx);
-        Parsed {
-            result,
-            ticks: self.ctx.ticks().to_vec(),
-            events: self.ctx.take_events().collect(),
-            replies: self.ctx.take_replies().collect(),
-        }
-    }
-
-    fn name(&self, id: InstrumentId) -> String {
-        self.registry.get(id).unwrap().to_string()
-    }
-}
-
-fn config(instruments: &[&str]) -> VenueConfig {
-    VenueConfig {
-        instruments: instruments.iter().map(|s| s.to_string()).collect(),
-        ..VenueConfig::default()
     }
 }
 
@@ -116,10 +69,7 @@ fn path() -> String {
 }
 
 fn config_error(config: &VenueConfig) -> (String, String) {
-    match Polygon::new(config) {
-        Err(feeds::Error::Config { key, reason }) => (key, reason),
-        other => panic!("expected a config error, got {other:?}"),
-    }
+    common::config_error(Polygon::new(config))
 }
 
 #[test]

@@ -4,17 +4,8 @@ use engine::{Quote, Side, Trade};
 use serde_json::value::RawValue;
 
 use super::message::Record;
-use crate::venue::for_each;
 use crate::venue::{Event, ParseCtx, ParseError, price_raw, qty_raw, rfc3339, uint_raw};
-
-/// The per-connection state of the session.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Session {
-    /// The subscription to send once authenticated; `None` for a parser only.
-    pub subscribe: Option<String>,
-    /// Whether this connection has been authenticated (and the subscription sent).
-    pub authenticated: bool,
-}
+use crate::venue::{LoginSession, for_each};
 
 /// Parses one message: an array of objects, read one by one. An object that cannot be read
 /// does not stop the others; the first such error is returned.
@@ -28,7 +19,7 @@ pub(crate) struct Session {
 ///   published;
 /// - `i`: order imbalances.
 pub(crate) fn parse(
-    session: &mut Session,
+    session: &mut LoginSession,
     text: &str,
     ts_recv: i64,
     ctx: &mut ParseCtx,
@@ -96,13 +87,10 @@ fn quote(record: &Record<'_>, ts_recv: i64, ctx: &mut ParseCtx) -> Result<(), Pa
 
 /// `success`: `connected` on arrival, `authenticated` after the auth message, which the
 /// subscription answers, once per connection.
-fn success(session: &mut Session, record: &Record<'_>, ctx: &mut ParseCtx) {
+fn success(session: &mut LoginSession, record: &Record<'_>, ctx: &mut ParseCtx) {
     let msg = record.msg.as_deref().unwrap_or("");
-    if msg == "authenticated" && !session.authenticated {
-        session.authenticated = true;
-        if let Some(subscribe) = &session.subscribe {
-            ctx.reply(subscribe.clone());
-        }
+    if msg == "authenticated" {
+        session.logged_in(ctx);
     }
     ctx.event(Event::Confirmed(format!("{msg:.200}")));
 }

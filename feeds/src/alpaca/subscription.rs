@@ -4,8 +4,8 @@ use engine::TickKind;
 use serde::Serialize;
 
 use super::{Alpaca, TABLE};
-use crate::config::{VenueConfig, unknown_channel, unused_key};
-use crate::error::{Error, Result};
+use crate::config::VenueConfig;
+use crate::error::Result;
 
 /// The channels nexamd reads: `trades` and `quotes`.
 pub(crate) const OFFERED: &[&str] = &["trades", "quotes"];
@@ -24,47 +24,20 @@ impl Plan {
     pub fn new(config: &VenueConfig) -> Result<Plan> {
         let prefix = TABLE;
         config.validate(prefix)?;
-        if config.api.is_some() {
-            return Err(unused_key(prefix, "api", "alpaca"));
-        }
-        let bad = |key: &str, reason: String| Error::Config {
-            key: format!("{prefix}.{key}"),
-            reason,
-        };
-        if config.instruments.is_empty() {
-            return Err(bad(
-                "instruments",
-                "must name at least one symbol, such as \"AAPL\"".into(),
-            ));
-        }
-        for (i, symbol) in config.instruments.iter().enumerate() {
-            // `*` (every symbol) would leave the stale watchdog nothing to watch.
-            if symbol.contains('*') {
-                return Err(bad(
-                    "instruments",
-                    format!("{symbol:?} is not a symbol: name each one, without *"),
-                ));
-            }
-            if config.instruments[..i].contains(symbol) {
-                return Err(bad("instruments", format!("{symbol:?} is listed twice")));
-            }
-            engine::registry::validate_name(&format!("{}:{symbol}", Alpaca::PREFIX))
-                .map_err(|e| bad("instruments", e.to_string()))?;
-        }
-        let mut channels: Vec<&'static str> = Vec::new();
-        for channel in config.channels_or(OFFERED) {
-            let Some(&known) = OFFERED.iter().find(|&&c| c == channel) else {
-                return Err(unknown_channel(prefix, channel, OFFERED));
-            };
-            if channels.contains(&known) {
-                return Err(bad("channels", format!("{channel:?} is listed twice")));
-            }
-            channels.push(known);
-        }
-        Ok(Plan {
-            symbols: config.instruments.clone(),
-            channels,
-        })
+        config.refuse_keys(prefix, "alpaca", &["api"])?;
+        // `*` (every symbol) would leave the stale watchdog nothing to watch.
+        let symbols = config.distinct_instruments(
+            prefix,
+            Alpaca::PREFIX,
+            "must name at least one symbol, such as \"AAPL\"",
+            |symbol| {
+                symbol
+                    .contains('*')
+                    .then(|| format!("{symbol:?} is not a symbol: name each one, without *"))
+            },
+        )?;
+        let channels = config.distinct_channels(prefix, OFFERED)?;
+        Ok(Plan { symbols, channels })
     }
 
     /// `{"action":"subscribe","trades":["AAPL"],"quotes":["AAPL"]}`; a channel not asked for

@@ -4,7 +4,7 @@
 use engine::TickKind;
 
 use super::Bitstamp;
-use crate::config::{VenueConfig, unknown_channel, unused_key};
+use crate::config::{VenueConfig, unknown_channel};
 use crate::error::{Error, Result};
 
 const KEY: &str = "feeds.bitstamp";
@@ -22,15 +22,7 @@ pub(super) struct Subscription {
 impl Subscription {
     pub(super) fn new(config: &VenueConfig) -> Result<Subscription> {
         config.validate(KEY)?;
-        if config.api.is_some() {
-            return Err(unused_key(KEY, "api", Bitstamp::NAME));
-        }
-        if config.key_env.is_some() {
-            return Err(unused_key(KEY, "key_env", Bitstamp::NAME));
-        }
-        if config.secret_env.is_some() {
-            return Err(unused_key(KEY, "secret_env", Bitstamp::NAME));
-        }
+        config.refuse_keys(KEY, Bitstamp::NAME, &["api", "key_env", "secret_env"])?;
         let mut channels = Vec::new();
         for name in config.channels_or(Bitstamp::DEFAULT_CHANNELS) {
             let channel = Bitstamp::CHANNELS

@@ -6,11 +6,7 @@
 //! kind nexamd ignores (a full-channel `done`, a `status` product list) never fails a message.
 //! Advanced Trade `events` arrays are walked element by element ([`for_each`]).
 
-use std::fmt;
-use std::marker::PhantomData;
-
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::venue::{ParseError, uint};
@@ -157,66 +153,23 @@ pub(super) fn owned_text(raw: Option<&RawValue>) -> Option<String> {
     raw.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
 }
 
-/// Calls `f` on each element of the JSON array `raw` as it is read, collecting nothing. The
-/// first error, from the JSON or from `f`, stops the walk.
+/// Calls `f` on each element of the JSON array `raw` as it is read, collecting nothing:
+/// [`crate::venue::for_each`], with the elements after one that `f` refused left alone, so
+/// the first error stops the walk.
 pub(super) fn for_each<'a, T, F>(raw: &'a RawValue, mut f: F) -> Result<(), ParseError>
 where
     T: Deserialize<'a>,
     F: FnMut(T) -> Result<(), ParseError>,
 {
-    let mut failed = None;
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let walked = ForEach {
-        f: &mut f,
-        failed: &mut failed,
-        item: PhantomData,
-    }
-    .deserialize(&mut de);
-    match (failed, walked) {
-        (Some(error), _) => Err(error),
-        (None, Err(error)) => Err(error.into()),
-        (None, Ok(())) => Ok(()),
-    }
-}
-
-struct ForEach<'f, T, F> {
-    f: &'f mut F,
-    failed: &'f mut Option<ParseError>,
-    item: PhantomData<fn() -> T>,
-}
-
-impl<'de, T, F> DeserializeSeed<'de> for ForEach<'_, T, F>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), ParseError>,
-{
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de, T, F> Visitor<'de> for ForEach<'_, T, F>
-where
-    T: Deserialize<'de>,
-    F: FnMut(T) -> Result<(), ParseError>,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<T>()? {
-            if let Err(error) = (self.f)(item) {
-                *self.failed = Some(error);
-                return Err(A::Error::custom("stopped"));
-            }
+    let mut failed = false;
+    crate::venue::for_each(raw.get(), |item: T| {
+        if failed {
+            return Ok(());
         }
-        Ok(())
-    }
+        let result = f(item);
+        failed = result.is_err();
+        result
+    })
 }
 
 #[cfg(test)]

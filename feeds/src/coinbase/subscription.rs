@@ -7,7 +7,7 @@ use engine::TickKind;
 use serde::Serialize;
 
 use super::Coinbase;
-use crate::config::{VenueConfig, unknown_channel, unused_key};
+use crate::config::{VenueConfig, unknown_channel};
 use crate::error::{Error, Result};
 
 /// The config table's key path.
@@ -79,12 +79,7 @@ impl Subscription {
     /// Checks `config`; errors name the key under `feeds.coinbase`.
     pub(super) fn new(config: &VenueConfig) -> Result<Subscription> {
         config.validate(KEY)?;
-        if config.key_env.is_some() {
-            return Err(unused_key(KEY, "key_env", Coinbase::NAME));
-        }
-        if config.secret_env.is_some() {
-            return Err(unused_key(KEY, "secret_env", Coinbase::NAME));
-        }
+        config.refuse_keys(KEY, Coinbase::NAME, &["key_env", "secret_env"])?;
         let api = match config.api.as_deref() {
             None | Some("exchange") => Api::Exchange,
             Some("advanced") => Api::Advanced,

@@ -4,8 +4,8 @@ use engine::TickKind;
 use serde::Serialize;
 
 use super::{Kraken, TABLE};
-use crate::config::{VenueConfig, unknown_channel, unused_key};
-use crate::error::{Error, Result};
+use crate::config::VenueConfig;
+use crate::error::Result;
 
 /// The channels nexamd reads: trades, and the ticker for the top of book.
 pub(crate) const OFFERED: &[&str] = &["trade", "ticker"];
@@ -24,57 +24,25 @@ impl Plan {
     pub fn new(config: &VenueConfig) -> Result<Plan> {
         let prefix = TABLE;
         config.validate(prefix)?;
-        for (key, set) in [
-            ("api", config.api.is_some()),
-            ("key_env", config.key_env.is_some()),
-            ("secret_env", config.secret_env.is_some()),
-        ] {
-            if set {
-                return Err(unused_key(prefix, key, "kraken"));
-            }
-        }
-        let bad = |key: &str, reason: String| Error::Config {
-            key: format!("{prefix}.{key}"),
-            reason,
-        };
-        if config.instruments.is_empty() {
-            return Err(bad(
-                "instruments",
-                "must name at least one Kraken symbol, such as \"BTC/USD\"".into(),
-            ));
-        }
-        for (i, symbol) in config.instruments.iter().enumerate() {
-            let pair = symbol.split_once('/');
-            if !pair.is_some_and(|(base, quote)| {
-                !base.is_empty() && !quote.is_empty() && !quote.contains('/')
-            }) {
-                return Err(bad(
-                    "instruments",
+        config.refuse_keys(prefix, "kraken", &["api", "key_env", "secret_env"])?;
+        let symbols = config.distinct_instruments(
+            prefix,
+            Kraken::PREFIX,
+            "must name at least one Kraken symbol, such as \"BTC/USD\"",
+            |symbol| {
+                let pair = symbol.split_once('/');
+                (!pair.is_some_and(|(base, quote)| {
+                    !base.is_empty() && !quote.is_empty() && !quote.contains('/')
+                }))
+                .then(|| {
                     format!(
                         "{symbol:?} is not a Kraken v2 symbol: write BASE/QUOTE, as \"BTC/USD\""
-                    ),
-                ));
-            }
-            if config.instruments[..i].contains(symbol) {
-                return Err(bad("instruments", format!("{symbol:?} is listed twice")));
-            }
-            engine::registry::validate_name(&format!("{}:{symbol}", Kraken::PREFIX))
-                .map_err(|e| bad("instruments", e.to_string()))?;
-        }
-        let mut channels: Vec<&'static str> = Vec::new();
-        for channel in config.channels_or(OFFERED) {
-            let Some(&known) = OFFERED.iter().find(|&&c| c == channel) else {
-                return Err(unknown_channel(prefix, channel, OFFERED));
-            };
-            if channels.contains(&known) {
-                return Err(bad("channels", format!("{channel:?} is listed twice")));
-            }
-            channels.push(known);
-        }
-        Ok(Plan {
-            symbols: config.instruments.clone(),
-            channels,
-        })
+                    )
+                })
+            },
+        )?;
+        let channels = config.distinct_channels(prefix, OFFERED)?;
+        Ok(Plan { symbols, channels })
     }
 
     /// One `subscribe` request per channel, for every symbol.

@@ -4,22 +4,13 @@ use engine::{Quote, Side, Trade};
 use serde_json::value::RawValue;
 
 use super::message::Record;
-use crate::venue::for_each;
 use crate::venue::{Event, ParseCtx, ParseError, millis, num, price_raw, qty_raw};
-
-/// The per-connection state of the session.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Session {
-    /// The subscription to send once authenticated; `None` for a parser only.
-    pub subscribe: Option<String>,
-    /// Whether this connection has been authenticated (and the subscription sent).
-    pub authenticated: bool,
-}
+use crate::venue::{LoginSession, for_each};
 
 /// Parses one message: an array of events, read one by one. An event that cannot be read does
 /// not stop the others; the first such error is returned.
 pub(crate) fn parse(
-    session: &mut Session,
+    session: &mut LoginSession,
     text: &str,
     ts_recv: i64,
     ctx: &mut ParseCtx,
@@ -78,7 +69,7 @@ fn quote(record: &Record<'_>, ts_recv: i64, ctx: &mut ParseCtx) -> Result<(), Pa
 /// | `max_connections` | a venue error: another client took the key's one connection; the reconnect takes it back |
 /// | `auth_timeout`, any other `error`, any other status | a venue error |
 fn status(
-    session: &mut Session,
+    session: &mut LoginSession,
     record: &Record<'_>,
     ctx: &mut ParseCtx,
 ) -> Result<(), ParseError> {
@@ -98,13 +89,8 @@ fn status(
 }
 
 /// Sends the subscription, unless this connection already did.
-fn authenticated(session: &mut Session, ctx: &mut ParseCtx) -> Event {
-    if !session.authenticated {
-        session.authenticated = true;
-        if let Some(subscribe) = &session.subscribe {
-            ctx.reply(subscribe.clone());
-        }
-    }
+fn authenticated(session: &mut LoginSession, ctx: &mut ParseCtx) -> Event {
+    session.logged_in(ctx);
     Event::Confirmed("authenticated".to_owned())
 }
 

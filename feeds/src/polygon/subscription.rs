@@ -4,8 +4,8 @@ use engine::TickKind;
 use serde::Serialize;
 
 use super::{Polygon, TABLE};
-use crate::config::{VenueConfig, unknown_channel, unused_key};
-use crate::error::{Error, Result};
+use crate::config::VenueConfig;
+use crate::error::Result;
 
 /// The channels nexamd reads: `T` (trades) and `Q` (NBBO quotes).
 pub(crate) const OFFERED: &[&str] = &["T", "Q"];
@@ -24,53 +24,21 @@ impl Plan {
     pub fn new(config: &VenueConfig) -> Result<Plan> {
         let prefix = TABLE;
         config.validate(prefix)?;
-        for (key, set) in [
-            ("api", config.api.is_some()),
-            ("secret_env", config.secret_env.is_some()),
-        ] {
-            if set {
-                return Err(unused_key(prefix, key, "polygon"));
-            }
-        }
-        let bad = |key: &str, reason: String| Error::Config {
-            key: format!("{prefix}.{key}"),
-            reason,
-        };
-        if config.instruments.is_empty() {
-            return Err(bad(
-                "instruments",
-                "must name at least one ticker, such as \"AAPL\"".into(),
-            ));
-        }
-        for (i, symbol) in config.instruments.iter().enumerate() {
-            // `T.AAPL,Q.AAPL`: a comma would split a subscription, and `*` (every ticker)
-            // would leave the stale watchdog nothing to watch.
-            if symbol.contains([',', '*']) {
-                return Err(bad(
-                    "instruments",
-                    format!("{symbol:?} is not a ticker: name each one, without , or *"),
-                ));
-            }
-            if config.instruments[..i].contains(symbol) {
-                return Err(bad("instruments", format!("{symbol:?} is listed twice")));
-            }
-            engine::registry::validate_name(&format!("{}:{symbol}", Polygon::PREFIX))
-                .map_err(|e| bad("instruments", e.to_string()))?;
-        }
-        let mut channels: Vec<&'static str> = Vec::new();
-        for channel in config.channels_or(OFFERED) {
-            let Some(&known) = OFFERED.iter().find(|&&c| c == channel) else {
-                return Err(unknown_channel(prefix, channel, OFFERED));
-            };
-            if channels.contains(&known) {
-                return Err(bad("channels", format!("{channel:?} is listed twice")));
-            }
-            channels.push(known);
-        }
-        Ok(Plan {
-            symbols: config.instruments.clone(),
-            channels,
-        })
+        config.refuse_keys(prefix, "polygon", &["api", "secret_env"])?;
+        // `T.AAPL,Q.AAPL`: a comma would split a subscription, and `*` (every ticker) would
+        // leave the stale watchdog nothing to watch.
+        let symbols = config.distinct_instruments(
+            prefix,
+            Polygon::PREFIX,
+            "must name at least one ticker, such as \"AAPL\"",
+            |symbol| {
+                symbol
+                    .contains([',', '*'])
+                    .then(|| format!("{symbol:?} is not a ticker: name each one, without , or *"))
+            },
+        )?;
+        let channels = config.distinct_channels(prefix, OFFERED)?;
+        Ok(Plan { symbols, channels })
     }
 
     /// `{"action":"subscribe","params":"T.AAPL,Q.AAPL,T.MSFT,Q.MSFT"}`: every channel of
