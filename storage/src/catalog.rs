@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! DATA_DIR/bars/<interval>/date=YYYY-MM-DD/part-*.parquet
+//! DATA_DIR/bars/<interval>/month=YYYY-MM/part-*.parquet   closed months, intervals of 1m and up
 //! DATA_DIR/ticks/date=YYYY-MM-DD/part-*.parquet
 //! ```
+//!
+//! A month partition holds what the month's day partitions held, merged by compaction once
+//! the month is over: a year of one instrument's 1m bars is then 12 files, not 365.
 //!
 //! A catalog is immutable: the writer builds a new one with files added or removed and swaps
 //! it in together with the in-memory rows those files replace, so a reader's snapshot never
@@ -50,9 +54,60 @@ pub fn partition_name(ts: i64) -> String {
     format!("date={}", engine::time::format_date(ts))
 }
 
-/// The day (its midnight in ns) a partition directory name stands for.
+/// The day (its midnight in ns) a day partition's directory name stands for.
 pub fn partition_day(name: &str) -> Option<i64> {
     engine::time::parse_timestamp(name.strip_prefix("date=")?).ok()
+}
+
+/// The partition directory name of the UTC month holding `ts` (ns): `month=YYYY-MM`.
+pub fn month_partition_name(ts: i64) -> String {
+    let (year, month, _) = civil(ts);
+    format!("month={year:04}-{month:02}")
+}
+
+fn civil(ts: i64) -> (i64, u32, u32) {
+    engine::time::civil_from_days(ts.div_euclid(DAY))
+}
+
+const DAY: i64 = 86_400 * engine::bar::NANOS_PER_SEC;
+
+/// The start (ns) of the UTC month holding `ts`.
+pub fn month_start(ts: i64) -> i64 {
+    let (year, month, _) = civil(ts);
+    engine::time::days_from_civil(year, month, 1) * DAY
+}
+
+/// The start (ns) of the UTC month after the one holding `ts`.
+pub fn next_month_start(ts: i64) -> i64 {
+    let (year, month, _) = civil(ts);
+    let (year, month) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    engine::time::days_from_civil(year, month, 1) * DAY
+}
+
+/// The time span `[start, end)` (ns) a partition directory name stands for: a day
+/// (`date=YYYY-MM-DD`) or a month (`month=YYYY-MM`).
+pub fn partition_span(name: &str) -> Option<(i64, i64)> {
+    if let Some(day) = partition_day(name) {
+        return Some((day, day + DAY));
+    }
+    let text = name.strip_prefix("month=")?;
+    let start = engine::time::parse_timestamp(&format!("{text}-01")).ok()?;
+    (month_partition_name(start) == name).then(|| (start, next_month_start(start)))
+}
+
+/// The span of the partition holding the file at `path`.
+pub fn file_span(path: &Path) -> Option<(i64, i64)> {
+    partition_span(&path.parent()?.file_name()?.to_string_lossy())
+}
+
+/// Files sort by partition start, then path (so a month's file sits before the next month's
+/// days, and a day's parts by name).
+fn order_key(path: &Path) -> (i64, &Path) {
+    (file_span(path).map_or(i64::MAX, |(start, _)| start), path)
 }
 
 /// Every stored file, by dataset, oldest partition first.
@@ -90,7 +145,7 @@ impl Catalog {
         (catalog, bad)
     }
 
-    /// The files of `dataset`, by path (so by partition day, then name).
+    /// The files of `dataset`, by partition start, then path.
     pub fn files(&self, dataset: Dataset) -> &[Arc<FileMeta>] {
         self.files.get(&dataset).map_or(&[], Vec::as_slice)
     }
@@ -103,7 +158,8 @@ impl Catalog {
     /// Adds a file.
     pub fn add(&mut self, dataset: Dataset, meta: Arc<FileMeta>) {
         let files = self.files.entry(dataset).or_default();
-        let at = files.partition_point(|f| f.path < meta.path);
+        let key = order_key(&meta.path);
+        let at = files.partition_point(|f| order_key(&f.path) < key);
         files.insert(at, meta);
     }
 
@@ -133,7 +189,7 @@ pub fn dataset_files(dir: &Path) -> Vec<PathBuf> {
         return out;
     };
     for partition in partitions.flatten() {
-        if !partition.file_name().to_string_lossy().starts_with("date=") {
+        if partition_span(&partition.file_name().to_string_lossy()).is_none() {
             continue;
         }
         let Ok(files) = std::fs::read_dir(partition.path()) else {

@@ -10,8 +10,10 @@ use engine::{Bar, InstrumentId, Interval, Qty};
 
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
+
 use crate::columnar::read::FileMeta;
-use crate::columnar::schema::{BarRow, TickRow, bars_from_batch, ticks_from_batch};
+use crate::columnar::schema::{BarColumns, BarRow, TickRow, bars_from_batch, ticks_from_batch};
 use crate::error::Error;
 use crate::store::Store;
 
@@ -213,17 +215,89 @@ fn plan(store: &Store, q: &BarQuery, max_rows: usize) -> Result<Plan, QueryError
     })
 }
 
+/// The rows of one instrument's time range in a decoded batch of a stored file.
+enum Rows {
+    /// One run of rows: the usual case, as files are sorted by instrument, then time.
+    Run(std::ops::Range<usize>),
+    /// Scattered rows (a file not sorted that way).
+    Mask(arrow_array::BooleanArray),
+}
+
+/// Finds the rows of `name` with `ts` in `[start, end)` in `batch` (stored layout).
+fn rows_of(batch: &RecordBatch, name: &str, (start, end): (i64, i64)) -> Result<Rows, QueryError> {
+    use arrow_array::{BooleanArray, StringArray, TimestampNanosecondArray};
+    let instrument = batch
+        .column_by_name("instrument")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    let ts = batch
+        .column_by_name("ts")
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>());
+    let (Some(instrument), Some(ts)) = (instrument, ts) else {
+        return Err(QueryError::bad("internal", "no instrument or ts column"));
+    };
+    let wanted = |i: usize| {
+        let t = ts.value(i);
+        t >= start && t < end && instrument.value(i) == name
+    };
+    let n = batch.num_rows();
+    let Some(first) = (0..n).find(|&i| wanted(i)) else {
+        return Ok(Rows::Run(0..0));
+    };
+    let last = first + (first..n).take_while(|&i| wanted(i)).count();
+    if (last..n).all(|i| !wanted(i)) {
+        return Ok(Rows::Run(first..last));
+    }
+    Ok(Rows::Mask(
+        (0..n).map(|i| Some(wanted(i))).collect::<BooleanArray>(),
+    ))
+}
+
+/// `batch`'s `columns`, keeping only `rows` (a zero-copy slice for a run).
+fn take_rows(
+    batch: &RecordBatch,
+    rows: &Rows,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<RecordBatch, QueryError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = batch
+                .column_by_name(f.name())
+                .ok_or_else(|| QueryError::bad("internal", format!("no {} column", f.name())))?;
+            Ok(match rows {
+                Rows::Run(run) => c.slice(run.start, run.len()),
+                Rows::Mask(mask) => arrow_select::filter::filter(c.as_ref(), mask)?,
+            })
+        })
+        .collect::<Result<Vec<_>, QueryError>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// The `ts` values of a batch in the output layout.
+fn times(batch: &RecordBatch) -> &[i64] {
+    use arrow_array::{Array, TimestampNanosecondArray};
+    batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .map_or(&[], |ts| ts.values().as_ref())
+}
+
+/// A columnar answer: the rows as batches in time order, and the cursor of the next page.
+pub type ColumnarPage = (Vec<RecordBatch>, Option<String>);
+
 /// Answers a bar query at a stored interval without empty buckets filled straight from the
-/// decoded Arrow columns: rows of the instrument in range are filtered out of each file's
-/// pruned pages and concatenated, without building a [`Bar`] per row. `None` when the query
-/// needs the general path (resampling, fill, or stored rows that overlap), which gives the
-/// same rows.
+/// decoded Arrow columns: each file's pruned pages give the instrument's rows as a zero-copy
+/// slice (files are sorted by instrument, then time), and the slices are answered as they
+/// are, several batches, without building a [`Bar`] per row or copying the columns into one.
+/// `None` when the query needs the general path (resampling, fill, or stored rows that
+/// overlap), which gives the same rows.
 pub fn query_bars_columnar(
     store: &Store,
     q: &BarQuery,
     max_rows: usize,
-) -> Result<Option<(arrow_array::RecordBatch, Option<String>)>, QueryError> {
-    use arrow_array::{Array, BooleanArray, RecordBatch, StringArray, TimestampNanosecondArray};
+) -> Result<Option<ColumnarPage>, QueryError> {
     if q.fill != Fill::None {
         return Ok(None);
     }
@@ -239,39 +313,16 @@ pub fn query_bars_columnar(
     let (files, memory) = store.bar_snapshot(&q.instrument, id, q.interval, (start, end));
     let schema = crate::columnar::schema::BAR_OUTPUT.clone();
     let name = q.instrument.as_str();
+    let mut wanted: Vec<&str> = vec!["instrument"];
+    wanted.extend(schema.fields().iter().map(|f| f.name().as_str()));
     let read = |files: &[Arc<FileMeta>]| -> Result<Vec<RecordBatch>, QueryError> {
         let mut out = Vec::new();
         for file in files {
-            for batch in file.read(name, start, end)? {
-                let column = |n: &str| batch.column_by_name(n).cloned();
-                let (Some(instrument), Some(ts)) = (column("instrument"), column("ts")) else {
-                    return Err(QueryError::Internal(crate::Error::Corrupt {
-                        path: file.path.clone(),
-                        message: "no instrument or ts column".into(),
-                    }));
-                };
-                let instrument = instrument.as_any().downcast_ref::<StringArray>();
-                let ts = ts.as_any().downcast_ref::<TimestampNanosecondArray>();
-                let (Some(instrument), Some(ts)) = (instrument, ts) else {
-                    return Err(QueryError::bad("internal", "unexpected column types"));
-                };
-                let mask: BooleanArray = (0..batch.num_rows())
-                    .map(|i| {
-                        let t = ts.value(i);
-                        Some(t >= start && t < end && instrument.value(i) == name)
-                    })
-                    .collect();
-                let columns = schema
-                    .fields()
-                    .iter()
-                    .map(|f| {
-                        let c = column(f.name()).ok_or_else(|| {
-                            QueryError::bad("internal", format!("no {} column", f.name()))
-                        })?;
-                        Ok(arrow_select::filter::filter(c.as_ref(), &mask)?)
-                    })
-                    .collect::<Result<Vec<_>, QueryError>>()?;
-                out.push(RecordBatch::try_new(schema.clone(), columns)?);
+            for batch in file.read_columns(name, start, end, Some(&wanted))? {
+                let rows = rows_of(&batch, name, (start, end))?;
+                if !matches!(&rows, Rows::Run(run) if run.is_empty()) {
+                    out.push(take_rows(&batch, &rows, &schema)?);
+                }
             }
         }
         Ok(out)
@@ -287,23 +338,37 @@ pub fn query_bars_columnar(
             .collect();
         batches.push(crate::columnar::schema::bars_batch(&rows, None)?);
     }
-    let all = arrow_select::concat::concat_batches(&schema, &batches)?;
-    let ts = all
-        .column(0)
-        .as_any()
-        .downcast_ref::<TimestampNanosecondArray>()
-        .ok_or_else(|| QueryError::bad("internal", "unexpected ts column"))?;
-    // Rows in order and each start once (the usual case: disjoint daily files, then memory
-    // after them); anything else goes the general way, which merges.
-    if !ts.values().windows(2).all(|w| w[0] < w[1]) {
-        return Ok(None);
+    // Rows in order and each start once (the usual case: disjoint files, then memory after
+    // them); anything else goes the general way, which merges.
+    let mut previous = i64::MIN;
+    for batch in &batches {
+        let ts = times(batch);
+        if ts.first().is_some_and(|&first| first <= previous) || !ts.windows(2).all(|w| w[0] < w[1])
+        {
+            return Ok(None);
+        }
+        previous = ts.last().copied().unwrap_or(previous);
     }
-    if all.num_rows() > limit {
-        let page = all.slice(0, limit);
-        let cursor = limit.checked_sub(1).map(|i| ts.value(i).to_string());
-        return Ok(Some((page, cursor)));
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if total <= limit {
+        return Ok(Some((batches, None)));
     }
-    Ok(Some((all, None)))
+    // Keep the first `limit` rows; the cursor is the last one's start.
+    let mut page = Vec::new();
+    let mut left = limit;
+    for batch in batches {
+        if left == 0 {
+            break;
+        }
+        let take = batch.num_rows().min(left);
+        page.push(batch.slice(0, take));
+        left -= take;
+    }
+    let cursor = page
+        .last()
+        .and_then(|b| times(b).last())
+        .map(i64::to_string);
+    Ok(Some((page, cursor)))
 }
 
 /// Answers a bar query. `now` (ns) bounds filled buckets: only closed ones are filled.
@@ -321,10 +386,22 @@ pub fn query_bars(
     } = plan(store, q, max_rows)?;
     let width = q.interval.nanos();
     let base = choose_base(store, &q.instrument, id, q.interval);
-    let mut bars = read_bars(store, &q.instrument, id, base, (start, end))?;
-    if base != q.interval {
-        bars = resample(&bars, q.interval);
-    }
+    let folded = if base == q.interval {
+        None
+    } else {
+        resample_columnar(store, &q.instrument, id, (base, q.interval), (start, end))?
+    };
+    let bars = match folded {
+        Some(bars) => bars,
+        None => {
+            let bars = read_bars(store, &q.instrument, id, base, (start, end))?;
+            if base == q.interval {
+                bars
+            } else {
+                resample(&bars, q.interval)
+            }
+        }
+    };
     let mut rows: Vec<BarRow> = Vec::with_capacity(bars.len().min(limit.saturating_add(1)));
     // Only closed buckets are filled: those starting before the current one.
     let fill_end = end.min(q.interval.bucket(now));
@@ -479,6 +556,118 @@ fn read_in_halves<T: Send>(
     Ok(a)
 }
 
+/// Base bars folded into a coarser interval as they come, checking that they come in strict
+/// time order.
+struct Fold {
+    interval: Interval,
+    out: Vec<Bar>,
+    /// The first and last base bar's start.
+    span: Option<(i64, i64)>,
+    /// False once a base bar did not come after the one before.
+    ordered: bool,
+}
+
+impl Fold {
+    fn new(interval: Interval) -> Fold {
+        Fold {
+            interval,
+            out: Vec::new(),
+            span: None,
+            ordered: true,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, bar: Bar) {
+        match &mut self.span {
+            Some((_, last)) if bar.ts <= *last => {
+                self.ordered = false;
+                return;
+            }
+            Some((_, last)) => *last = bar.ts,
+            None => self.span = Some((bar.ts, bar.ts)),
+        }
+        let ts = self.interval.bucket(bar.ts);
+        match self.out.last_mut() {
+            Some(last) if last.ts == ts => last.merge(&bar),
+            _ => self.out.push(Bar {
+                ts,
+                interval: self.interval,
+                ..bar
+            }),
+        }
+    }
+
+    /// Appends a fold of later bars.
+    fn append(&mut self, later: Fold) {
+        self.ordered &= later.ordered;
+        let Some((first, last)) = later.span else {
+            return;
+        };
+        if self.span.is_some_and(|(_, mine)| first <= mine) {
+            self.ordered = false;
+            return;
+        }
+        self.span = Some((self.span.map_or(first, |(f, _)| f), last));
+        let mut rest = later.out.into_iter();
+        if let (Some(mine), Some(next)) = (self.out.last_mut(), rest.as_slice().first())
+            && mine.ts == next.ts
+        {
+            mine.merge(next);
+            rest.next();
+        }
+        self.out.extend(rest);
+    }
+}
+
+/// Base bars of `[start, end)` at `base`, folded into `interval` straight from the decoded
+/// columns of the instrument's rows, without a [`Bar`] per row in between; only the columns
+/// the fold needs are decoded. `None` when the rows do not come in strict time order (stored
+/// rows that overlap), for the general path, which merges first.
+fn resample_columnar(
+    store: &Store,
+    name: &str,
+    id: Option<InstrumentId>,
+    (base, interval): (Interval, Interval),
+    (start, end): (i64, i64),
+) -> Result<Option<Vec<Bar>>, QueryError> {
+    const COLUMNS: [&str; 9] = [
+        "instrument",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "trades",
+        "notional",
+    ];
+    let (files, memory) = store.bar_snapshot(name, id, base, (start, end));
+    let id = id.unwrap_or(InstrumentId(u32::MAX));
+    let read = |files: &[Arc<FileMeta>]| -> Result<Vec<Fold>, QueryError> {
+        let mut fold = Fold::new(interval);
+        for file in files {
+            for batch in file.read_columns(name, start, end, Some(&COLUMNS))? {
+                let columns = BarColumns::new(&batch)?;
+                match rows_of(&batch, name, (start, end))? {
+                    Rows::Run(run) => run.for_each(|i| fold.push(columns.bar(i, id, base))),
+                    Rows::Mask(mask) => (0..batch.num_rows())
+                        .filter(|&i| mask.value(i))
+                        .for_each(|i| fold.push(columns.bar(i, id, base))),
+                }
+            }
+        }
+        Ok(vec![fold])
+    };
+    let mut folds = read_in_halves(&files, read)?.into_iter();
+    let mut all = folds.next().unwrap_or_else(|| Fold::new(interval));
+    folds.for_each(|later| all.append(later));
+    let mut tail = Fold::new(interval);
+    memory.into_iter().for_each(|bar| tail.push(bar));
+    all.append(tail);
+    Ok(all.ordered.then_some(all.out))
+}
+
 /// Folds base bars (in time order) into bars of `interval`.
 pub fn resample(bars: &[Bar], interval: Interval) -> Vec<Bar> {
     let mut out: Vec<Bar> = Vec::new();
@@ -583,4 +772,69 @@ fn parse_tick_cursor(text: &str) -> Option<(i64, i64, u64)> {
         parts.next()?.parse().ok()?,
     );
     parts.next().is_none().then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columnar::schema::bars_batch;
+    use engine::Price;
+
+    fn bar(ts: i64, close: i64) -> Bar {
+        let p = Price::from_units(close);
+        let mut b = Bar::from_trade(InstrumentId(1), Interval::MINUTE, ts, p, Qty::from_units(5));
+        b.close = p;
+        b
+    }
+
+    fn stored(rows: &[(&str, i64)]) -> RecordBatch {
+        let names: Vec<&str> = rows.iter().map(|(n, _)| *n).collect();
+        let rows: Vec<BarRow> = rows
+            .iter()
+            .map(|&(_, ts)| BarRow {
+                ts,
+                bar: Some(bar(ts, 7)),
+            })
+            .collect();
+        bars_batch(&rows, Some(&names)).unwrap()
+    }
+
+    #[test]
+    fn one_instruments_rows_are_a_run_in_a_sorted_batch_and_a_mask_otherwise() {
+        let sorted = stored(&[("A", 1), ("B", 1), ("B", 2), ("B", 3), ("C", 1)]);
+        assert!(matches!(rows_of(&sorted, "B", (2, 10)).unwrap(), Rows::Run(r) if r == (2..4)));
+        assert!(matches!(rows_of(&sorted, "D", (0, 10)).unwrap(), Rows::Run(r) if r.is_empty()));
+        let scattered = stored(&[("B", 1), ("A", 1), ("B", 2)]);
+        let Rows::Mask(mask) = rows_of(&scattered, "B", (0, 10)).unwrap() else {
+            panic!("rows 0 and 2 are not one run");
+        };
+        let kept: Vec<bool> = (0..3).map(|i| mask.value(i)).collect();
+        assert_eq!(kept, [true, false, true]);
+    }
+
+    #[test]
+    fn a_fold_matches_resample_and_notices_rows_out_of_order() {
+        let hour = Interval::from_seconds(3600).unwrap();
+        let minute = 60 * engine::bar::NANOS_PER_SEC;
+        let bars: Vec<Bar> = (0..150).map(|m| bar(m * minute, 100 + m)).collect();
+        let (first, second) = bars.split_at(75);
+        let mut fold = Fold::new(hour);
+        first.iter().for_each(|b| fold.push(*b));
+        let mut later = Fold::new(hour);
+        second.iter().for_each(|b| later.push(*b));
+        fold.append(later);
+        assert!(fold.ordered);
+        assert_eq!(fold.out, resample(&bars, hour));
+
+        let mut again = Fold::new(hour);
+        again.push(bars[3]);
+        again.push(bars[3]);
+        assert!(!again.ordered, "a repeated start");
+        let mut overlap = Fold::new(hour);
+        second.iter().for_each(|b| overlap.push(*b));
+        let mut earlier = Fold::new(hour);
+        first.iter().for_each(|b| earlier.push(*b));
+        overlap.append(earlier);
+        assert!(!overlap.ordered, "a later fold starting before the end");
+    }
 }

@@ -20,7 +20,7 @@ use engine::Interval;
 use engine::fixed::write_scaled;
 use engine::json::{error_body, write_str};
 
-use crate::columnar::schema::{BarRow, TickData, TickRow, bars_batch, ticks_batch};
+use crate::columnar::schema::{BAR_OUTPUT, BarRow, TickData, TickRow, bars_batch, ticks_batch};
 use crate::columnar::write::to_bytes;
 use crate::history::{
     BarQuery, Fill, QueryError, Range, TickQuery, query_bars, query_bars_columnar, query_ticks,
@@ -199,13 +199,13 @@ async fn bars(
             fill,
         };
         if matches!(format, Format::Arrow | Format::Parquet)
-            && let Some((batch, cursor)) =
+            && let Some((batches, cursor)) =
                 query_bars_columnar(&state.store, &query, state.max_rows)?
         {
-            let body = match format {
-                Format::Arrow => arrow_stream(&batch)?,
-                _ => to_bytes(&batch)?,
-            };
+            if format == Format::Arrow {
+                return Ok(arrow_streamed(batches, cursor.as_deref()));
+            }
+            let body = to_bytes(&BAR_OUTPUT, &batches)?;
             return Ok(respond(format, body, cursor.as_deref()));
         }
         let page = query_bars(&state.store, &query, state.max_rows, now_ns())?;
@@ -242,8 +242,8 @@ async fn bars(
                 out.into_bytes()
             }
             Format::Csv => bars_csv(&page.rows),
-            Format::Arrow => arrow_stream(&bars_batch(&page.rows, None)?)?,
-            Format::Parquet => to_bytes(&bars_batch(&page.rows, None)?)?,
+            Format::Arrow => arrow_stream_one(&bars_batch(&page.rows, None)?)?,
+            Format::Parquet => parquet_one(&bars_batch(&page.rows, None)?)?,
         };
         Ok(respond(format, body, page.next_cursor.as_deref()))
     };
@@ -289,8 +289,8 @@ async fn ticks(
         let body = match format {
             Format::Json => ticks_json(&query.instrument, &page.rows, page.next_cursor.as_deref()),
             Format::Csv => ticks_csv(&page.rows),
-            Format::Arrow => arrow_stream(&ticks_batch(&page.rows, None)?)?,
-            Format::Parquet => to_bytes(&ticks_batch(&page.rows, None)?)?,
+            Format::Arrow => arrow_stream_one(&ticks_batch(&page.rows, None)?)?,
+            Format::Parquet => parquet_one(&ticks_batch(&page.rows, None)?)?,
         };
         Ok(respond(format, body, page.next_cursor.as_deref()))
     };
@@ -308,11 +308,11 @@ async fn blocking(run: impl FnOnce() -> Result<Response, QueryError> + Send + 's
     }
 }
 
-fn respond(format: Format, body: Vec<u8>, cursor: Option<&str>) -> Response {
+fn respond(format: Format, body: impl Into<axum::body::Body>, cursor: Option<&str>) -> Response {
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, format.content_type())],
-        body,
+        body.into(),
     )
         .into_response();
     if let Some(value) = cursor.and_then(|c| HeaderValue::from_str(c).ok()) {
@@ -321,11 +321,83 @@ fn respond(format: Format, body: Vec<u8>, cursor: Option<&str>) -> Response {
     response
 }
 
-fn arrow_stream(batch: &RecordBatch) -> Result<Vec<u8>, QueryError> {
+/// An Arrow IPC stream of one batch.
+fn arrow_stream_one(batch: &RecordBatch) -> Result<Vec<u8>, QueryError> {
     let mut writer = arrow_ipc::writer::StreamWriter::try_new(Vec::new(), &batch.schema())?;
     writer.write(batch)?;
     writer.finish()?;
     Ok(writer.into_inner()?)
+}
+
+/// Bytes of a streamed body are sent in chunks of about this size.
+const STREAM_CHUNK: usize = 1 << 20;
+
+/// Collects written bytes and sends them on in [`STREAM_CHUNK`]s to the response body.
+struct ChunkSender {
+    buffer: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+}
+
+impl ChunkSender {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(STREAM_CHUNK + 4096));
+        self.tx
+            .blocking_send(Ok(chunk.into()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+}
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= STREAM_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An Arrow IPC stream of `batches` (one message each), encoded on a blocking thread while
+/// the first chunks are already on their way: encoding overlaps the transfer, and no buffer
+/// the size of the whole answer is ever allocated. The query has succeeded by now; if the
+/// encoding still fails, the body ends early (the client sees a truncated stream) and the
+/// failure is logged.
+fn arrow_streamed(batches: Vec<RecordBatch>, cursor: Option<&str>) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let sink = ChunkSender {
+        buffer: Vec::with_capacity(STREAM_CHUNK + 4096),
+        tx,
+    };
+    tokio::task::spawn_blocking(move || {
+        let encode = move || -> Result<(), arrow_schema::ArrowError> {
+            let mut writer = arrow_ipc::writer::StreamWriter::try_new(sink, &BAR_OUTPUT)?;
+            for batch in &batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            writer.into_inner()?.send()?;
+            Ok(())
+        };
+        if let Err(e) = encode() {
+            tracing::warn!(error = %e, "an Arrow answer was cut short");
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    respond(Format::Arrow, axum::body::Body::from_stream(body), cursor)
+}
+
+/// A Parquet file of one batch.
+fn parquet_one(batch: &RecordBatch) -> Result<Vec<u8>, QueryError> {
+    Ok(to_bytes(&batch.schema(), std::slice::from_ref(batch))?)
 }
 
 fn decimal(out: &mut String, units: Option<i64>) {

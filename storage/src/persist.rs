@@ -19,7 +19,10 @@ use arrow_array::{
 use engine::{Bar, Interval};
 use parquet::file::metadata::KeyValue;
 
-use crate::catalog::{Catalog, Dataset, partition_day, partition_name};
+use crate::catalog::{
+    Catalog, Dataset, file_span, month_partition_name, month_start, next_month_start,
+    partition_day, partition_name,
+};
 use crate::columnar::read::FileMeta;
 use crate::columnar::schema::{BarRow, TickRow, bars_batch, ticks_batch};
 use crate::columnar::write::write_file;
@@ -31,6 +34,14 @@ use crate::store::{Store, TickMap};
 use crate::writer::{BASES, WriterStats};
 
 const DAY: i64 = 86_400 * engine::bar::NANOS_PER_SEC;
+
+/// The name of the partition directory holding `path`.
+fn partition_of(path: &std::path::Path) -> String {
+    path.parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
 
 /// Key-value metadata of a stored file.
 pub fn file_metadata(dataset: Dataset, version: u64, instruments: &[&str]) -> Vec<KeyValue> {
@@ -371,31 +382,48 @@ impl Persister {
     }
 
     /// Merges the engine-written files of each day holding more than `compact_files` of them
-    /// (or more than one, for days before today) into one.
+    /// (or more than one, for days before today) into one. Bars of 1m and longer go further:
+    /// once a UTC month has been over for a day, its day files (and any month file) are merged
+    /// into one file under `month=YYYY-MM`, so a long range reads a file a month, not a day.
     pub fn compact(&mut self, now: i64) -> Result<usize> {
         let today = now.div_euclid(DAY) * DAY;
         let catalog = self.store.lock().catalog.clone();
         let mut merged = 0;
         for dataset in catalog.datasets().collect::<Vec<_>>() {
-            let mut by_day: BTreeMap<i64, Vec<Arc<FileMeta>>> = BTreeMap::new();
+            let monthly =
+                matches!(dataset, Dataset::Bars(i) if i.nanos() >= Interval::MINUTE.nanos());
+            // (partition start, whole month): the files to merge into one.
+            let mut groups: BTreeMap<(i64, bool), Vec<Arc<FileMeta>>> = BTreeMap::new();
             for file in catalog.files(dataset) {
                 if file_generation(&file.path).is_none() {
                     continue;
                 }
-                let day = file
-                    .path
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .and_then(|n| partition_day(&n.to_string_lossy()));
-                if let Some(day) = day {
-                    by_day.entry(day).or_default().push(file.clone());
+                let Some((start, _)) = file_span(&file.path) else {
+                    continue;
+                };
+                let month = month_start(start);
+                if monthly && next_month_start(month) + DAY <= now {
+                    groups.entry((month, true)).or_default().push(file.clone());
+                } else if partition_day(&partition_of(&file.path)).is_some() {
+                    groups.entry((start, false)).or_default().push(file.clone());
                 }
             }
-            for (day, files) in by_day {
-                let due =
-                    files.len() > self.config.compact_files || (day < today && files.len() > 1);
+            for ((start, whole_month), files) in groups {
+                let (due, dir) = if whole_month {
+                    let name = month_partition_name(start);
+                    let outside = files.iter().any(|f| partition_of(&f.path) != name);
+                    (
+                        files.len() > 1 || outside,
+                        dataset.dir(self.store.root()).join(name),
+                    )
+                } else {
+                    let due = files.len() > self.config.compact_files
+                        || (start < today && files.len() > 1);
+                    let dir = files[0].path.parent().map(|p| p.to_owned());
+                    (due, dir.unwrap_or_default())
+                };
                 if due {
-                    self.compact_files(dataset, &files)?;
+                    self.compact_files(dataset, &files, &dir)?;
                     merged += files.len();
                 }
             }
@@ -403,11 +431,15 @@ impl Persister {
         Ok(merged)
     }
 
-    fn compact_files(&mut self, dataset: Dataset, files: &[Arc<FileMeta>]) -> Result<()> {
+    /// Merges `files` into one new file in `dir`, commits, swaps the catalog, and removes
+    /// them (and their partition directories, once empty).
+    fn compact_files(
+        &mut self,
+        dataset: Dataset,
+        files: &[Arc<FileMeta>],
+        dir: &std::path::Path,
+    ) -> Result<()> {
         let root = self.store.root().to_owned();
-        let Some(dir) = files[0].path.parent().map(|p| p.to_owned()) else {
-            return Ok(());
-        };
         let mut batches = Vec::new();
         let mut versions: Vec<u64> = Vec::new();
         for file in files {
@@ -457,6 +489,10 @@ impl Persister {
             if let Err(e) = std::fs::remove_file(old) {
                 tracing::warn!(path = %old.display(), error = %e, "cannot remove a compacted file");
             }
+            if let Some(parent) = old.parent().filter(|p| *p != dir) {
+                // Gone once the partition is empty (a day merged into its month).
+                let _ = std::fs::remove_dir(parent);
+            }
         }
         self.stats.files_compacted.add(replaced.len() as u64);
         tracing::debug!(dataset = %dataset.name(), files = replaced.len(), path = %path.display(), "compacted");
@@ -480,12 +516,9 @@ impl Persister {
             }
             let cutoff = now.div_euclid(DAY) * DAY - i64::from(days) * DAY;
             for file in catalog.files(dataset) {
-                let day = file
-                    .path
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .and_then(|n| partition_day(&n.to_string_lossy()));
-                if file_generation(&file.path).is_some() && day.is_some_and(|d| d < cutoff) {
+                // A partition goes once all of it is past the cutoff.
+                let span = file_span(&file.path);
+                if file_generation(&file.path).is_some() && span.is_some_and(|(_, e)| e <= cutoff) {
                     expired.push((dataset, file.path.clone()));
                 }
             }

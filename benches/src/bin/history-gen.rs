@@ -2,12 +2,16 @@
 //! history query benchmarks (`benches/scripts/history_bench.sh`).
 //!
 //! `cargo run --release -p benches --bin history-gen -- DIR [--year Y] [--instruments N]
-//! [--threads T] [--no-dictionary] [--uncompressed]`
+//! [--threads T] [--no-dictionary] [--uncompressed] [--daily]`
 //!
 //! One Parquet file per UTC day (`DIR/bars/1m/date=YYYY-MM-DD/part-0000000000000001.parquet`,
 //! N × 1,440 rows, sorted by instrument then time), written by `storage::persist::
 //! write_bar_files` as the persister writes them (generation 1), then the commit record
-//! `DIR/storage.json` for generation 1, so an engine started on `DIR` keeps the files.
+//! `DIR/storage.json` for generation 1, so an engine started on `DIR` keeps the files. Then,
+//! as a running engine would once each month is over, the persister's own compaction
+//! (`storage::persist::Persister::compact`) merges each month's days into one file under
+//! `DIR/bars/1m/month=YYYY-MM/` (generations 2 to 13). `--daily` stops before that and
+//! leaves the day files, the layout before month files existed.
 //!
 //! Instruments are `SIM:AAA`, `SIM:AAB`, ...; each has a bar every minute of the year. Prices
 //! are a random walk on a 0.01 grid (about 30 % annualized volatility), volumes and trade
@@ -169,6 +173,7 @@ fn main() -> Result<()> {
     let mut year: i64 = 2025;
     let mut instruments: u32 = 100;
     let mut threads: usize = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut daily = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -177,10 +182,11 @@ fn main() -> Result<()> {
             "--threads" => threads = args.next().context("--threads T")?.parse()?,
             "--no-dictionary" => dictionary = false,
             "--uncompressed" => compressed = false,
+            "--daily" => daily = true,
             "-h" | "--help" => {
                 println!(
                     "usage: history-gen DIR [--year Y] [--instruments N] [--threads T] \
-                     [--no-dictionary] [--uncompressed]\n\
+                     [--no-dictionary] [--uncompressed] [--daily]\n\
                      one year of 1m bars for N instruments (default 2025, 100), one Parquet \
                      file per UTC day, plus DIR/storage.json"
                 );
@@ -269,10 +275,30 @@ fn main() -> Result<()> {
         "committed generation {GENERATION} in {}",
         dir.join(storage::state::STATE_FILE).display()
     );
+    if !daily && dictionary && compressed {
+        compact_months(&dir)?;
+    }
     println!(
         "range: start={} end={} (epoch ns {start} .. {end})",
         engine::time::format_rfc3339(start),
         engine::time::format_rfc3339(end)
+    );
+    Ok(())
+}
+
+/// Runs the persister's compaction on `dir` as of now: the generated year is over, so every
+/// month's day files are merged into one month file, exactly as a running engine does.
+fn compact_months(dir: &std::path::Path) -> Result<()> {
+    let started = Instant::now();
+    let config = storage::StorageConfig::default();
+    let registry = std::sync::Arc::new(engine::Registry::new());
+    let (_writer, store, state, _) = storage::writer::open(dir, &config, registry)?;
+    let stats = std::sync::Arc::new(storage::writer::WriterStats::default());
+    let mut persister = storage::persist::Persister::new(store, config, state, stats);
+    let merged = persister.compact(engine::clock::now_ns())?;
+    println!(
+        "compaction merged {merged} day files into month files in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

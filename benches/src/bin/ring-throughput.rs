@@ -7,7 +7,7 @@
 //! Besides the named variants, `ring:KEY=VALUE,...` runs the nexamd ring with custom settings:
 //! `wait=park|yield|spin`, `spins=N`, `yields=N` (park only; defaults 256 and 16 as the
 //! ring's default), `batch=N`, `cap=N`, `poll=N`,
-//! `gating=N` (of the three consumers)
+//! `gating=N` (of the three consumers), `sp=1` (a single-producer ring)
 //! (e.g. `ring:wait=yield,spins=64,batch=64,cap=262144`).
 
 use anyhow::{Context, Result, bail};
@@ -52,6 +52,7 @@ fn parse_ring(spec: &str) -> Result<RingConfig> {
             "cap" => cfg.capacity = v.parse()?,
             "poll" => cfg.poll_max = v.parse()?,
             "gating" => cfg.gating = v.parse()?,
+            "sp" => cfg.single_producer = v.parse::<u8>()? != 0,
             _ => bail!("unknown ring setting {k}"),
         }
     }

@@ -159,6 +159,11 @@ impl Consumer {
         for (word, cell) in words[1..].iter_mut().zip(&slot.words[1..]) {
             *word = cell.load(Ordering::Relaxed);
         }
+        if self.state.gating {
+            // No producer rewrites this slot before our cursor passes `seq` (it reads the
+            // cursor with Acquire after our Release store of it), so the copy is whole.
+            return SlotState::Ready(Tick::from_words(&words));
+        }
         // Acquire fence: if any word above came from a later writer, the stamp re-read below
         // sees that writer's WRITING mark or later, never `seq`.
         fence(Ordering::Acquire);

@@ -112,8 +112,11 @@ impl Producer {
         // could interleave. With gating consumers this already holds; without, it is the
         // only thing that orders two producers a lap apart. Acquire pairs with that writer's
         // final Release store.
+        // The only producer wrote that lap itself, in program order, so it skips the load: on
+        // the slot's cache line, which consumers hold shared, a load before the stores would
+        // cost a second coherence transaction per tick (see benches/BENCHMARKS.md).
         let previous = seq.saturating_sub(shared.capacity);
-        if slot.words[0].load(Ordering::Acquire) != previous {
+        if !self.exclusive && slot.words[0].load(Ordering::Acquire) != previous {
             shared.writers.wait_until(shared.wait, None, || {
                 slot.words[0].load(Ordering::Acquire) == previous
             });

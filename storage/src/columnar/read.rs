@@ -8,6 +8,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
@@ -105,6 +106,18 @@ impl FileMeta {
     /// so the caller still filters rows exactly. Returns the batches and how many rows were
     /// decoded.
     pub fn read(&self, instrument: &str, start: i64, end: i64) -> Result<Vec<RecordBatch>> {
+        self.read_columns(instrument, start, end, None)
+    }
+
+    /// [`FileMeta::read`] decoding only the named columns (`None`: all of them). A query that
+    /// does not need a column does not pay to decompress and decode it.
+    pub fn read_columns(
+        &self,
+        instrument: &str,
+        start: i64,
+        end: i64,
+        columns: Option<&[&str]>,
+    ) -> Result<Vec<RecordBatch>> {
         let md = self.arrow.metadata();
         let ts_col = time_column(md).ok_or_else(|| Error::Corrupt {
             path: self.path.clone(),
@@ -172,7 +185,14 @@ impl FileMeta {
             return Ok(Vec::new());
         }
         let file = File::open(&self.path).map_err(Error::io("cannot open", &self.path))?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.arrow.clone())
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.arrow.clone());
+        if let Some(names) = columns {
+            let mask =
+                ProjectionMask::columns(md.file_metadata().schema_descr(), names.iter().copied());
+            builder = builder.with_projection(mask);
+        }
+        let reader = builder
             .with_row_groups(row_groups)
             .with_row_selection(RowSelection::from_consecutive_ranges(
                 ranges.into_iter(),

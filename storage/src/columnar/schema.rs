@@ -298,6 +298,59 @@ fn opt_i64(array: &Decimal128Array, i: usize) -> Option<i64> {
     (!array.is_null(i)).then(|| array.value(i) as i64)
 }
 
+/// The value columns of a stored-layout bar batch, to read rows as [`Bar`]s.
+#[derive(Debug)]
+pub struct BarColumns<'a> {
+    ts: &'a TimestampNanosecondArray,
+    open: &'a Decimal128Array,
+    high: &'a Decimal128Array,
+    low: &'a Decimal128Array,
+    close: &'a Decimal128Array,
+    volume: &'a Decimal128Array,
+    trades: &'a UInt64Array,
+    notional: &'a Decimal128Array,
+}
+
+impl<'a> BarColumns<'a> {
+    /// The columns of `batch`; an error names a missing one.
+    pub fn new(batch: &'a RecordBatch) -> Result<BarColumns<'a>, ArrowError> {
+        let [open, high, low, close, volume] =
+            ["open", "high", "low", "close", "volume"].map(|n| column::<Decimal128Array>(batch, n));
+        Ok(BarColumns {
+            ts: column::<TimestampNanosecondArray>(batch, "ts")?,
+            open: open?,
+            high: high?,
+            low: low?,
+            close: close?,
+            volume: volume?,
+            trades: column::<UInt64Array>(batch, "trades")?,
+            notional: column::<Decimal128Array>(batch, "notional")?,
+        })
+    }
+
+    /// The `ts` of every row.
+    pub fn times(&self) -> &'a [i64] {
+        self.ts.values()
+    }
+
+    /// Row `i` as a bar of `instrument` at `interval`.
+    pub fn bar(&self, i: usize, instrument: InstrumentId, interval: Interval) -> Bar {
+        let price = |a: &Decimal128Array| Price::from_units(opt_i64(a, i).unwrap_or(0));
+        Bar {
+            instrument,
+            interval,
+            ts: self.ts.value(i),
+            open: price(self.open),
+            high: price(self.high),
+            low: price(self.low),
+            close: price(self.close),
+            volume: Qty::from_units(opt_i64(self.volume, i).unwrap_or(0)),
+            trades: (!self.trades.is_null(i)).then(|| self.trades.value(i)),
+            notional: (!self.notional.is_null(i)).then(|| self.notional.value(i)),
+        }
+    }
+}
+
 /// The stored bars of `name` with `ts` in `[start, end)` from a stored-layout batch.
 pub fn bars_from_batch(
     batch: &RecordBatch,
@@ -308,31 +361,13 @@ pub fn bars_from_batch(
     out: &mut Vec<Bar>,
 ) -> Result<(), ArrowError> {
     let instrument = column::<StringArray>(batch, "instrument")?;
-    let ts = column::<TimestampNanosecondArray>(batch, "ts")?;
-    let [open, high, low, close, volume] =
-        ["open", "high", "low", "close", "volume"].map(|n| column::<Decimal128Array>(batch, n));
-    let (open, high, low, close, volume) = (open?, high?, low?, close?, volume?);
-    let trades = column::<UInt64Array>(batch, "trades")?;
-    let notional = column::<Decimal128Array>(batch, "notional")?;
+    let columns = BarColumns::new(batch)?;
     out.reserve(batch.num_rows());
-    let times = ts.values();
-    for (i, &t) in times.iter().enumerate() {
+    for (i, &t) in columns.times().iter().enumerate() {
         if t < start || t >= end || instrument.value(i) != name {
             continue;
         }
-        let price = |a: &Decimal128Array| Price::from_units(opt_i64(a, i).unwrap_or(0));
-        out.push(Bar {
-            instrument: id,
-            interval,
-            ts: t,
-            open: price(open),
-            high: price(high),
-            low: price(low),
-            close: price(close),
-            volume: Qty::from_units(opt_i64(volume, i).unwrap_or(0)),
-            trades: (!trades.is_null(i)).then(|| trades.value(i)),
-            notional: (!notional.is_null(i)).then(|| notional.value(i)),
-        });
+        out.push(columns.bar(i, id, interval));
     }
     Ok(())
 }

@@ -78,13 +78,15 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(Error::io("cannot fsync directory", dir))
 }
 
-/// A batch as a whole Parquet file in memory (for `format=parquet` responses).
-pub fn to_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+/// Batches of `schema` as one whole Parquet file in memory (for `format=parquet` responses).
+pub fn to_bytes(schema: &arrow_schema::SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props))
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
         .map_err(Error::parquet("<response>"))?;
-    writer.write(batch).map_err(Error::parquet("<response>"))?;
+    for batch in batches {
+        writer.write(batch).map_err(Error::parquet("<response>"))?;
+    }
     writer.into_inner().map_err(Error::parquet("<response>"))
 }
