@@ -29,7 +29,10 @@
 //!
 //! Per tick a producer does one `fetch_add`, one load of its slot, eight stores and one relaxed
 //! load to see if a consumer sleeps; it reads the gating cursors only when its cached minimum
-//! says the ring may be full. Consumers publish their cursor once per batch.
+//! says the ring may be full. A single producer claims with a plain store and skips the load
+//! of its slot (it wrote the previous lap itself). Consumers publish their cursor once per
+//! batch; a gating consumer skips the seqlock's second stamp read, since no producer can
+//! rewrite a slot its cursor has not passed.
 //!
 //! **Verification.** `engine/tests/ring_model.rs` is a model-based property test (proptest) on
 //! OS threads: random plans of 1-3 producers publishing singly and in batches, capacities 2 to
