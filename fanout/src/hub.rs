@@ -192,8 +192,12 @@ pub struct Hub {
     portfolios: OnceLock<Arc<dyn PortfolioDirectory>>,
     /// The latest bar per bar channel, with its instrument name and publication number.
     latest_bars: Mutex<HashMap<ChannelKey, LatestBar>>,
-    /// Bars published so far (each bar message's `seq`).
+    /// Bars published so far (each bar message's `seq`, one counter for all bar channels).
     bar_seq: AtomicU64,
+    /// Valuations queued so far: their order in connection queues (the message text carries
+    /// the portfolio service's own `seq`). Kept apart from `bar_seq`, so bar numbers run on
+    /// without holes.
+    valuation_seq: AtomicU64,
     /// Serializes subscriber list updates.
     writer: Mutex<()>,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
@@ -219,6 +223,7 @@ impl Hub {
             latest_valuations: Mutex::new(HashMap::new()),
             portfolios: OnceLock::new(),
             bar_seq: AtomicU64::new(0),
+            valuation_seq: AtomicU64::new(0),
             writer: Mutex::new(()),
             conns: Mutex::new(HashMap::new()),
             per_key: Mutex::new(HashMap::new()),
@@ -572,8 +577,8 @@ impl BarSink for Hub {
     /// storage's consumer thread when a bar closes or is amended; only the base intervals
     /// in [`BAR_INTERVALS`] have channels.
     fn publish_bar(&self, name: &str, bar: &Bar, amended: bool) {
-        let label = bar.interval.to_string();
-        let Some(interval) = BAR_INTERVALS.iter().position(|i| *i == label) else {
+        let live = |label: &&str| label.parse::<engine::Interval>().ok() == Some(bar.interval);
+        let Some(interval) = BAR_INTERVALS.iter().position(live) else {
             return;
         };
         let key = Channel::Bars {
@@ -665,7 +670,7 @@ impl ValuationSink for Hub {
             || Outgoing {
                 text: text.clone(),
                 key: Some(key),
-                seq: self.bar_seq.fetch_add(1, Ordering::Relaxed) + 1,
+                seq: self.valuation_seq.fetch_add(1, Ordering::Relaxed) + 1,
                 ts_recv,
             },
         );
@@ -831,5 +836,43 @@ fn touch(touched: &mut Vec<Arc<Conn>>, conn: &Arc<Conn>) {
     if !conn.pending.load(Ordering::Relaxed) {
         conn.pending.store(true, Ordering::Relaxed);
         touched.push(conn.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{Interval, Price, Qty};
+
+    #[test]
+    fn valuations_leave_the_bar_numbers_without_holes() {
+        let registry = Arc::new(Registry::new());
+        let id = registry.intern("SIM:AAA").unwrap();
+        let hub = Arc::new(Hub::new(
+            registry,
+            Arc::new(LatestTable::new()),
+            FanoutConfig::default(),
+        ));
+        let conn = hub.connect().unwrap();
+        let channel = Channel::Portfolio(7);
+        hub.subscribe(&conn, &[("portfolio.7".into(), channel)], None);
+        let bar = |ts| {
+            Bar::from_trade(
+                id,
+                Interval::SECOND,
+                ts,
+                Price::from_units(5),
+                Qty::from_units(1),
+            )
+        };
+        hub.publish_bar("SIM:AAA", &bar(0), false);
+        hub.publish_valuation(7, "{\"type\":\"valuation\"}".into(), 1);
+        hub.publish_bar("SIM:AAA", &bar(1_000_000_000), false);
+        let bars = Channel::Bars {
+            interval: 0,
+            instrument: id,
+        };
+        let snapshot = hub.bar_snapshot_message(bars, "bars.1s.SIM:AAA");
+        assert!(snapshot.contains("\"seq\":2,"), "{snapshot}");
     }
 }
