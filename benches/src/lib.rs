@@ -121,6 +121,45 @@ impl Tally {
     }
 }
 
+/// splitmix64: small, fast and deterministic, good enough for synthetic market data.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    #[inline]
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = self.unit().max(1e-300);
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// The name of synthetic instrument `i`: `SIM:AAA`, `SIM:AAB`, ... (17,576 of them).
+pub fn instrument_name(i: u32) -> String {
+    let letter = |n: u32| char::from(b'A' + (n % 26) as u8);
+    format!("SIM:{}{}{}", letter(i / 676), letter(i / 26), letter(i))
+}
+
 /// Formats a rate as e.g. `12.34 M/s`.
 pub fn fmt_rate(per_sec: f64) -> String {
     format!("{:.2} M/s", per_sec / 1e6)

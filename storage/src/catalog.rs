@@ -13,6 +13,7 @@
 //! it in together with the in-memory rows those files replace, so a reader's snapshot never
 //! sees a row twice or misses one.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,9 +100,14 @@ pub fn partition_span(name: &str) -> Option<(i64, i64)> {
     (month_partition_name(start) == name).then(|| (start, next_month_start(start)))
 }
 
+/// The name of the partition directory holding the file at `path`.
+pub fn partition_of(path: &Path) -> Option<Cow<'_, str>> {
+    Some(path.parent()?.file_name()?.to_string_lossy())
+}
+
 /// The span of the partition holding the file at `path`.
 pub fn file_span(path: &Path) -> Option<(i64, i64)> {
-    partition_span(&path.parent()?.file_name()?.to_string_lossy())
+    partition_span(&partition_of(path)?)
 }
 
 /// Files sort by partition start, then path (so a month's file sits before the next month's

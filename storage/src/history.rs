@@ -13,7 +13,9 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 
 use crate::columnar::read::FileMeta;
-use crate::columnar::schema::{BarColumns, BarRow, TickRow, bars_from_batch, ticks_from_batch};
+use crate::columnar::schema::{
+    BarColumns, BarRow, TickRow, bars_from_batch, column, ticks_from_batch,
+};
 use crate::error::Error;
 use crate::store::Store;
 
@@ -226,13 +228,9 @@ enum Rows {
 /// Finds the rows of `name` with `ts` in `[start, end)` in `batch` (stored layout).
 fn rows_of(batch: &RecordBatch, name: &str, (start, end): (i64, i64)) -> Result<Rows, QueryError> {
     use arrow_array::{BooleanArray, StringArray, TimestampNanosecondArray};
-    let instrument = batch
-        .column_by_name("instrument")
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
-    let ts = batch
-        .column_by_name("ts")
-        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>());
-    let (Some(instrument), Some(ts)) = (instrument, ts) else {
+    let instrument = column::<StringArray>(batch, "instrument");
+    let ts = column::<TimestampNanosecondArray>(batch, "ts");
+    let (Ok(instrument), Ok(ts)) = (instrument, ts) else {
         return Err(QueryError::bad("internal", "no instrument or ts column"));
     };
     let wanted = |i: usize| {
@@ -329,13 +327,7 @@ pub fn query_bars_columnar(
     };
     let mut batches = read_in_halves(&files, read)?;
     if !memory.is_empty() {
-        let rows: Vec<BarRow> = memory
-            .iter()
-            .map(|b| BarRow {
-                ts: b.ts,
-                bar: Some(*b),
-            })
-            .collect();
+        let rows: Vec<BarRow> = memory.into_iter().map(BarRow::from).collect();
         batches.push(crate::columnar::schema::bars_batch(&rows, None)?);
     }
     // Rows in order and each start once (the usual case: disjoint files, then memory after
@@ -406,10 +398,11 @@ pub fn query_bars(
     // Only closed buckets are filled: those starting before the current one.
     let fill_end = end.min(q.interval.bucket(now));
     match q.fill {
-        Fill::None => rows.extend(bars.iter().take(limit.saturating_add(1)).map(|b| BarRow {
-            ts: b.ts,
-            bar: Some(*b),
-        })),
+        Fill::None => rows.extend(
+            bars.iter()
+                .take(limit.saturating_add(1))
+                .map(|b| BarRow::from(*b)),
+        ),
         Fill::Null | Fill::Prev => {
             let mut prev = match q.fill {
                 Fill::Prev => last_close_before(store, &q.instrument, id, base, start)?,
@@ -421,10 +414,7 @@ pub fn query_bars(
                 match next.peek() {
                     Some(bar) if bar.ts == ts => {
                         prev = Some(**bar);
-                        rows.push(BarRow {
-                            ts,
-                            bar: Some(**bar),
-                        });
+                        rows.push(BarRow::from(**bar));
                         next.next();
                     }
                     Some(bar) if ts >= fill_end => {
@@ -587,15 +577,7 @@ impl Fold {
             Some((_, last)) => *last = bar.ts,
             None => self.span = Some((bar.ts, bar.ts)),
         }
-        let ts = self.interval.bucket(bar.ts);
-        match self.out.last_mut() {
-            Some(last) if last.ts == ts => last.merge(&bar),
-            _ => self.out.push(Bar {
-                ts,
-                interval: self.interval,
-                ..bar
-            }),
-        }
+        fold_into(&mut self.out, &bar, self.interval);
     }
 
     /// Appends a fold of later bars.
@@ -672,17 +654,24 @@ fn resample_columnar(
 pub fn resample(bars: &[Bar], interval: Interval) -> Vec<Bar> {
     let mut out: Vec<Bar> = Vec::new();
     for bar in bars {
-        let ts = interval.bucket(bar.ts);
-        match out.last_mut() {
-            Some(last) if last.ts == ts => last.merge(bar),
-            _ => out.push(Bar {
-                ts,
-                interval,
-                ..*bar
-            }),
-        }
+        fold_into(&mut out, bar, interval);
     }
     out
+}
+
+/// Folds `bar` into the last bar of `out` when it falls in the same bucket of `interval`,
+/// else starts the next bucket with it.
+#[inline]
+fn fold_into(out: &mut Vec<Bar>, bar: &Bar, interval: Interval) {
+    let ts = interval.bucket(bar.ts);
+    match out.last_mut() {
+        Some(last) if last.ts == ts => last.merge(bar),
+        _ => out.push(Bar {
+            ts,
+            interval,
+            ..*bar
+        }),
+    }
 }
 
 /// The last bar before `start` at `base` (for `fill=prev`), looking back through files newest

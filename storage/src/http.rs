@@ -209,43 +209,14 @@ async fn bars(
             return Ok(respond(format, body, cursor.as_deref()));
         }
         let page = query_bars(&state.store, &query, state.max_rows, now_ns())?;
+        let cursor = page.next_cursor.as_deref();
         let body = match format {
-            Format::Json => {
-                let mut out = String::with_capacity(64 + page.rows.len() * 160);
-                out.push_str("{\"instrument\":");
-                write_str(&mut out, &query.instrument);
-                let _ = write!(out, ",\"interval\":\"{interval}\",\"bars\":[");
-                for (i, row) in page.rows.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push('{');
-                    match &row.bar {
-                        Some(bar) => bar.write_json_fields(&mut out),
-                        None => {
-                            let _ = write!(
-                                out,
-                                "\"ts\":{},\"open\":null,\"high\":null,\"low\":null,\"close\":null,\
-                                 \"volume\":null,\"trades\":null,\"vwap\":null",
-                                row.ts
-                            );
-                        }
-                    }
-                    out.push('}');
-                }
-                out.push_str("],\"next_cursor\":");
-                match &page.next_cursor {
-                    Some(c) => write_str(&mut out, c),
-                    None => out.push_str("null"),
-                }
-                out.push('}');
-                out.into_bytes()
-            }
+            Format::Json => bars_json(&query.instrument, interval, &page.rows, cursor),
             Format::Csv => bars_csv(&page.rows),
             Format::Arrow => arrow_stream_one(&bars_batch(&page.rows, None)?)?,
             Format::Parquet => parquet_one(&bars_batch(&page.rows, None)?)?,
         };
-        Ok(respond(format, body, page.next_cursor.as_deref()))
+        Ok(respond(format, body, cursor))
     };
     blocking(run).await
 }
@@ -444,6 +415,48 @@ fn write_id(out: &mut String, id: Option<&str>) {
     }
 }
 
+fn bars_json(
+    instrument: &str,
+    interval: Interval,
+    rows: &[BarRow],
+    cursor: Option<&str>,
+) -> Vec<u8> {
+    let mut out = String::with_capacity(64 + rows.len() * 160);
+    out.push_str("{\"instrument\":");
+    write_str(&mut out, instrument);
+    let _ = write!(out, ",\"interval\":\"{interval}\",\"bars\":[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        match &row.bar {
+            Some(bar) => bar.write_json_fields(&mut out),
+            None => {
+                let _ = write!(
+                    out,
+                    "\"ts\":{},\"open\":null,\"high\":null,\"low\":null,\"close\":null,\
+                     \"volume\":null,\"trades\":null,\"vwap\":null",
+                    row.ts
+                );
+            }
+        }
+        out.push('}');
+    }
+    end_json(out, cursor)
+}
+
+/// Closes the rows array of a JSON answer with its `next_cursor`.
+fn end_json(mut out: String, cursor: Option<&str>) -> Vec<u8> {
+    out.push_str("],\"next_cursor\":");
+    match cursor {
+        Some(c) => write_str(&mut out, c),
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    out.into_bytes()
+}
+
 fn ticks_json(instrument: &str, rows: &[TickRow], cursor: Option<&str>) -> Vec<u8> {
     let mut out = String::with_capacity(64 + rows.len() * 180);
     out.push_str("{\"instrument\":");
@@ -488,13 +501,7 @@ fn ticks_json(instrument: &str, rows: &[TickRow], cursor: Option<&str>) -> Vec<u
         }
         out.push('}');
     }
-    out.push_str("],\"next_cursor\":");
-    match cursor {
-        Some(c) => write_str(&mut out, c),
-        None => out.push_str("null"),
-    }
-    out.push('}');
-    out.into_bytes()
+    end_json(out, cursor)
 }
 
 fn ticks_csv(rows: &[TickRow]) -> Vec<u8> {

@@ -18,14 +18,15 @@ use arrow_array::{
 };
 use engine::{Bar, Interval};
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 
 use crate::catalog::{
     Catalog, Dataset, file_span, month_partition_name, month_start, next_month_start,
-    partition_day, partition_name,
+    partition_day, partition_name, partition_of,
 };
 use crate::columnar::read::FileMeta;
-use crate::columnar::schema::{BarRow, TickRow, bars_batch, ticks_batch};
-use crate::columnar::write::write_file;
+use crate::columnar::schema::{BarRow, TickRow, bars_batch, column, ticks_batch};
+use crate::columnar::write::{properties, write_file, write_file_with};
 use crate::columnar::{META_DATASET, META_INSTRUMENTS, META_VERSION};
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
@@ -34,14 +35,6 @@ use crate::store::{Store, TickMap};
 use crate::writer::{BASES, WriterStats};
 
 const DAY: i64 = 86_400 * engine::bar::NANOS_PER_SEC;
-
-/// The name of the partition directory holding `path`.
-fn partition_of(path: &std::path::Path) -> String {
-    path.parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
 
 /// Key-value metadata of a stored file.
 pub fn file_metadata(dataset: Dataset, version: u64, instruments: &[&str]) -> Vec<KeyValue> {
@@ -58,37 +51,50 @@ pub fn file_metadata(dataset: Dataset, version: u64, instruments: &[&str]) -> Ve
     ]
 }
 
+/// `rows` grouped by the UTC day (its midnight, ns) of `ts`, each day's in their order.
+fn by_day<R>(rows: Vec<(String, R)>, ts: impl Fn(&R) -> i64) -> BTreeMap<i64, Vec<(String, R)>> {
+    let mut by_day: BTreeMap<i64, Vec<(String, R)>> = BTreeMap::new();
+    for row in rows {
+        by_day
+            .entry(ts(&row.1).div_euclid(DAY) * DAY)
+            .or_default()
+            .push(row);
+    }
+    by_day
+}
+
 /// Writes `(instrument, bar)` rows as one file per day under `dataset`, each named by
 /// `file_name`. Returns the files written.
 pub fn write_bar_files(
     root: &std::path::Path,
     interval: Interval,
-    mut rows: Vec<(String, Bar)>,
+    rows: Vec<(String, Bar)>,
     version: u64,
     file_name: &str,
 ) -> Result<Vec<PathBuf>> {
+    write_bar_files_with(root, interval, rows, version, file_name, properties)
+}
+
+/// [`write_bar_files`] with the writer properties `properties` makes of each file's
+/// metadata, instead of [`properties`] (for experiments on the encoding).
+pub fn write_bar_files_with(
+    root: &std::path::Path,
+    interval: Interval,
+    mut rows: Vec<(String, Bar)>,
+    version: u64,
+    file_name: &str,
+    properties: impl Fn(Vec<KeyValue>) -> WriterProperties,
+) -> Result<Vec<PathBuf>> {
     rows.sort_by(|a, b| (&a.0, a.1.ts).cmp(&(&b.0, b.1.ts)));
-    let mut by_day: BTreeMap<i64, Vec<(String, Bar)>> = BTreeMap::new();
-    for row in rows {
-        by_day
-            .entry(row.1.ts.div_euclid(DAY) * DAY)
-            .or_default()
-            .push(row);
-    }
     let dataset = Dataset::Bars(interval);
     let mut written = Vec::new();
-    for (day, rows) in by_day {
+    for (day, rows) in by_day(rows, |b| b.ts) {
         let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-        let bars: Vec<BarRow> = rows
-            .iter()
-            .map(|(_, b)| BarRow {
-                ts: b.ts,
-                bar: Some(*b),
-            })
-            .collect();
+        let bars: Vec<BarRow> = rows.iter().map(|(_, b)| BarRow::from(*b)).collect();
         let batch = bars_batch(&bars, Some(&names))?;
         let path = dataset.dir(root).join(partition_name(day)).join(file_name);
-        write_file(&path, &[batch], file_metadata(dataset, version, &names))?;
+        let metadata = file_metadata(dataset, version, &names);
+        write_file_with(&path, &[batch], properties(metadata))?;
         written.push(path);
     }
     Ok(written)
@@ -102,15 +108,8 @@ pub fn write_tick_files(
     file_name: &str,
 ) -> Result<Vec<PathBuf>> {
     rows.sort_by(|a, b| (&a.0, a.1.key()).cmp(&(&b.0, b.1.key())));
-    let mut by_day: BTreeMap<i64, Vec<(String, TickRow)>> = BTreeMap::new();
-    for row in rows {
-        by_day
-            .entry(row.1.ts_event.div_euclid(DAY) * DAY)
-            .or_default()
-            .push(row);
-    }
     let mut written = Vec::new();
-    for (day, rows) in by_day {
+    for (day, rows) in by_day(rows, |t| t.ts_event) {
         let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
         let ticks: Vec<TickRow> = rows.iter().map(|(_, t)| t.clone()).collect();
         let batch = ticks_batch(&ticks, Some(&names))?;
@@ -404,14 +403,16 @@ impl Persister {
                 let month = month_start(start);
                 if monthly && next_month_start(month) + DAY <= now {
                     groups.entry((month, true)).or_default().push(file.clone());
-                } else if partition_day(&partition_of(&file.path)).is_some() {
+                } else if partition_of(&file.path).is_some_and(|p| partition_day(&p).is_some()) {
                     groups.entry((start, false)).or_default().push(file.clone());
                 }
             }
             for ((start, whole_month), files) in groups {
                 let (due, dir) = if whole_month {
                     let name = month_partition_name(start);
-                    let outside = files.iter().any(|f| partition_of(&f.path) != name);
+                    let outside = files
+                        .iter()
+                        .any(|f| partition_of(&f.path).as_deref() != Some(name.as_str()));
                     (
                         files.len() > 1 || outside,
                         dataset.dir(self.store.root()).join(name),
@@ -547,29 +548,14 @@ impl Persister {
     }
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| {
-            Error::Arrow(arrow_schema::ArrowError::SchemaError(format!(
-                "column {name:?} missing"
-            )))
-        })
-}
-
 /// Sorts a stored-layout batch by instrument and time; for bars keeps one row per
 /// (instrument, ts), the one of the highest version.
 fn sort_rows(batch: &RecordBatch, versions: &[u64], dedupe: bool) -> Result<RecordBatch> {
     let instrument = column::<StringArray>(batch, "instrument")?;
     let time_name = if dedupe { "ts" } else { "ts_event" };
     let ts = column::<TimestampNanosecondArray>(batch, time_name)?;
-    let recv = batch
-        .column_by_name("ts_recv")
-        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>());
-    let seq = batch
-        .column_by_name("seq")
-        .and_then(|c| c.as_any().downcast_ref::<UInt64Array>());
+    let recv = column::<TimestampNanosecondArray>(batch, "ts_recv").ok();
+    let seq = column::<UInt64Array>(batch, "seq").ok();
     let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
     order.sort_by(|&a, &b| {
         let (a, b) = (a as usize, b as usize);

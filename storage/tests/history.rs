@@ -7,7 +7,7 @@ use std::sync::Arc;
 use engine::{Bar, InstrumentId, Interval, Price, Qty, Registry, Side, Tick, Trade};
 use storage::StorageConfig;
 use storage::aggregate::{BarEvent, BarEventKind};
-use storage::catalog::Dataset;
+use storage::catalog::{Dataset, partition_of};
 use storage::columnar::read::FileMeta;
 use storage::history::{BarQuery, Fill, Range, TickQuery, query_bars, query_ticks};
 use storage::persist::{Persister, write_bar_files};
@@ -359,10 +359,7 @@ fn a_closed_month_of_minute_bars_is_merged_into_one_month_file() {
         catalog
             .files(dataset)
             .iter()
-            .map(|f| {
-                let partition = f.path.parent().unwrap().file_name().unwrap();
-                partition.to_string_lossy().into_owned()
-            })
+            .map(|f| partition_of(&f.path).unwrap().into_owned())
             .collect()
     };
     assert_eq!(
@@ -415,7 +412,7 @@ fn a_closed_month_of_minute_bars_is_merged_into_one_month_file() {
     let parts: Vec<_> = scanned
         .files(minute)
         .iter()
-        .map(|f| f.path.parent().unwrap().file_name().unwrap().to_owned())
+        .map(|f| partition_of(&f.path).unwrap().into_owned())
         .collect();
     assert_eq!(parts, ["month=2024-01", "date=2024-02-01"]);
 

@@ -29,14 +29,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
+use benches::{Rng, instrument_name};
 use engine::{Bar, InstrumentId, Interval, Price, Qty};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use storage::catalog::{Dataset, partition_name};
-use storage::columnar::schema::{BarRow, bars_batch};
 use storage::columnar::write::properties;
-use storage::persist::{file_metadata, write_bar_files};
+use storage::persist::{write_bar_files, write_bar_files_with};
 use storage::state::{State, part_name};
 
 /// Generation of the files and of the commit record.
@@ -45,37 +45,6 @@ const GENERATION: u64 = 1;
 const TICK_UNITS: i64 = 10_000_000;
 const MINUTE_NS: i64 = 60_000_000_000;
 const DAY_NS: i64 = 86_400_000_000_000;
-
-/// splitmix64.
-#[derive(Debug, Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box-Muller).
-    fn normal(&mut self) -> f64 {
-        let u = self.unit().max(1e-300);
-        let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
-fn instrument_name(i: u32) -> String {
-    let letter = |n: u32| char::from(b'A' + (n % 26) as u8);
-    format!("SIM:{}{}{}", letter(i / 676), letter(i / 26), letter(i))
-}
 
 fn on_grid(price: f64) -> i64 {
     ((price * 100.0).round() as i64).max(1) * TICK_UNITS
@@ -107,9 +76,9 @@ impl Walk {
         let low = open.min(close) * (1.0 - wick(&mut self.rng));
         self.price = close;
         let (open, high, low, close) = (on_grid(open), on_grid(high), on_grid(low), on_grid(close));
-        let trades = 1 + self.rng.next() % 400;
+        let trades = 1 + self.rng.next_u64() % 400;
         // Volume in whole units up to 5,000, with three decimals.
-        let volume = Qty::from_units((1 + self.rng.next() % 5_000_000) as i64 * 1_000_000);
+        let volume = Qty::from_units((1 + self.rng.next_u64() % 5_000_000) as i64 * 1_000_000);
         let vwap = low + ((high - low) as f64 * self.rng.unit()) as i64;
         Bar {
             instrument,
@@ -126,28 +95,13 @@ impl Walk {
     }
 }
 
-/// The experiments: one day's rows (sorted by instrument, then time) as the engine writes
-/// them, but with dictionary encoding on `instrument` only (`dictionary` false) and/or
-/// without compression.
-fn write_experiment(
-    dir: &std::path::Path,
-    day: i64,
-    rows: &[(String, Bar)],
+/// The experiments' writer properties: those the engine writes with (`properties`), but with
+/// dictionary encoding on `instrument` only (`dictionary` false) and/or without compression.
+fn experiment_properties(
+    metadata: Vec<KeyValue>,
     (dictionary, compressed): (bool, bool),
-    file_name: &str,
-) -> Result<PathBuf> {
-    let version = GENERATION;
-    let dataset = Dataset::Bars(Interval::MINUTE);
-    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-    let bars: Vec<BarRow> = rows
-        .iter()
-        .map(|(_, b)| BarRow {
-            ts: b.ts,
-            bar: Some(*b),
-        })
-        .collect();
-    let batch = bars_batch(&bars, Some(&names))?;
-    let mut props = properties(file_metadata(dataset, version, &names)).into_builder();
+) -> WriterProperties {
+    let mut props = properties(metadata).into_builder();
     if !dictionary {
         props = props
             .set_dictionary_enabled(false)
@@ -156,14 +110,7 @@ fn write_experiment(
     if !compressed {
         props = props.set_compression(Compression::UNCOMPRESSED);
     }
-    let props = props.build();
-    let path = dataset.dir(dir).join(partition_name(day)).join(file_name);
-    std::fs::create_dir_all(path.parent().context("a partition directory")?)?;
-    let mut writer =
-        ArrowWriter::try_new(std::fs::File::create(&path)?, batch.schema(), Some(props))?;
-    writer.write(&batch)?;
-    writer.into_inner()?.sync_all()?;
-    Ok(path)
+    props.build()
 }
 
 fn main() -> Result<()> {
@@ -244,7 +191,15 @@ fn main() -> Result<()> {
                         write_bar_files(dir, Interval::MINUTE, rows, version, file_name)?
                     } else {
                         let how = (dictionary, compressed);
-                        vec![write_experiment(dir, day_start, &rows, how, file_name)?]
+                        let props = |metadata| experiment_properties(metadata, how);
+                        write_bar_files_with(
+                            dir,
+                            Interval::MINUTE,
+                            rows,
+                            version,
+                            file_name,
+                            props,
+                        )?
                     };
                     for path in written {
                         bytes += std::fs::metadata(&path)?.len();

@@ -103,13 +103,7 @@ fn phases(
     }
     p.resample = t.elapsed();
     let t = Instant::now();
-    let rows: Vec<BarRow> = bars
-        .iter()
-        .map(|b| BarRow {
-            ts: b.ts,
-            bar: Some(*b),
-        })
-        .collect();
+    let rows: Vec<BarRow> = bars.iter().copied().map(BarRow::from).collect();
     let batch = bars_batch(&rows, None)?;
     p.batch = t.elapsed();
     let t = Instant::now();

@@ -44,7 +44,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use benches::fmt_rate;
+use benches::{Rng, fmt_rate, instrument_name};
 use engine::{InstrumentId, Price, Qty, Quote, Registry, Side, Tick, Trade};
 use storage::StorageConfig;
 use storage::aggregate::{Aggregator, BarEventKind};
@@ -63,24 +63,6 @@ const TICK_UNITS: i64 = 10_000_000;
 const VARIANTS: [&str; 4] = ["writer", "writer_never", "journal", "aggregator"];
 /// Variants run only when named.
 const EXTRA_VARIANTS: [&str; 1] = ["writer_persist"];
-
-/// splitmix64: small, fast, good enough for synthetic prices.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The synthetic market: one price per instrument, an event clock.
 #[derive(Debug)]
@@ -116,7 +98,7 @@ impl Market {
     fn batch(&mut self, out: &mut Vec<Tick>, n: usize, ts_recv: i64) {
         out.clear();
         for _ in 0..n {
-            let r = self.rng.next();
+            let r = self.rng.next_u64();
             let k = (r % u64::from(INSTRUMENTS)) as usize;
             self.ts_event += self.rng.below(self.max_step + 1) as i64;
             // A random walk of -1, 0 or +1 grid steps, never below 1.00.
@@ -159,11 +141,6 @@ impl Market {
             out.push(tick);
         }
     }
-}
-
-fn instrument_name(i: u32) -> String {
-    let letter = |n: u32| char::from(b'A' + (n % 26) as u8);
-    format!("SIM:{}{}{}", letter(i / 676), letter(i / 26), letter(i))
 }
 
 /// What one run measured.

@@ -95,6 +95,16 @@ pub struct BarRow {
     pub bar: Option<Bar>,
 }
 
+impl From<Bar> for BarRow {
+    /// The row of a stored bar, at its start.
+    fn from(bar: Bar) -> BarRow {
+        BarRow {
+            ts: bar.ts,
+            bar: Some(bar),
+        }
+    }
+}
+
 /// A trade or quote read back from storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TickData {
@@ -285,7 +295,12 @@ pub fn ticks_batch(
     RecordBatch::try_new(schema, columns)
 }
 
-fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T, ArrowError> {
+/// The column `name` of `batch` as a `T` array; an error names it when it is missing or of
+/// another type.
+pub(crate) fn column<'a, T: 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a T, ArrowError> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())

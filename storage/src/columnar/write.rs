@@ -48,6 +48,16 @@ pub fn properties(metadata: Vec<KeyValue>) -> WriterProperties {
 
 /// Writes `batches` (sorted by instrument then time) to `path` atomically.
 pub fn write_file(path: &Path, batches: &[RecordBatch], metadata: Vec<KeyValue>) -> Result<()> {
+    write_file_with(path, batches, properties(metadata))
+}
+
+/// [`write_file`] with writer properties other than [`properties`] (for experiments on the
+/// encoding).
+pub fn write_file_with(
+    path: &Path,
+    batches: &[RecordBatch],
+    properties: WriterProperties,
+) -> Result<()> {
     let Some(first) = batches.first() else {
         return Ok(());
     };
@@ -59,7 +69,7 @@ pub fn write_file(path: &Path, batches: &[RecordBatch], metadata: Vec<KeyValue>)
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     let file = File::create(&tmp).map_err(Error::io("cannot create", &tmp))?;
-    let mut writer = ArrowWriter::try_new(file, first.schema(), Some(properties(metadata)))
+    let mut writer = ArrowWriter::try_new(file, first.schema(), Some(properties))
         .map_err(Error::parquet(&tmp))?;
     for batch in batches {
         writer.write(batch).map_err(Error::parquet(&tmp))?;

@@ -501,6 +501,14 @@ mod tests {
         }
     }
 
+    /// `config` with 1 KiB segments, never synced: a few ticks fill a segment.
+    fn small_segments(dir: &Path) -> JournalConfig {
+        JournalConfig {
+            segment_bytes: 1024,
+            ..config(dir, SyncPolicy::Never)
+        }
+    }
+
     fn open(config: &JournalConfig, registry: &Arc<Registry>) -> (Journal, RecoveryReport) {
         Journal::open(config.clone(), registry.clone()).unwrap()
     }
@@ -625,9 +633,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ids = registry(&NAMES);
         let config = JournalConfig {
-            segment_bytes: 1024,
             block_bytes: 300,
-            ..config(dir.path(), SyncPolicy::Never)
+            ..small_segments(dir.path())
         };
         let (mut journal, _) = open(&config, &ids);
         append_range(&mut journal, 1..101, 5);
@@ -791,10 +798,7 @@ mod tests {
     fn corruption_in_a_closed_segment_loses_its_rest_only() {
         let dir = tempfile::tempdir().unwrap();
         let ids = registry(&NAMES);
-        let config = JournalConfig {
-            segment_bytes: 1024,
-            ..config(dir.path(), SyncPolicy::Never)
-        };
+        let config = small_segments(dir.path());
         let (mut journal, _) = open(&config, &ids);
         append_range(&mut journal, 1..61, 3); // blocks of 3 ticks
         let segments = journal.segments();
@@ -834,10 +838,7 @@ mod tests {
     fn delete_through_keeps_the_active_segment_and_later_ones() {
         let dir = tempfile::tempdir().unwrap();
         let ids = registry(&NAMES);
-        let config = JournalConfig {
-            segment_bytes: 1024,
-            ..config(dir.path(), SyncPolicy::Never)
-        };
+        let config = small_segments(dir.path());
         let (mut journal, _) = open(&config, &ids);
         append_range(&mut journal, 1..81, 4);
         let segments = journal.segments();
