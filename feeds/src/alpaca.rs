@@ -33,41 +33,22 @@ mod message;
 mod parse;
 mod subscription;
 
-use std::fmt;
-
 use engine::TickKind;
 
 use crate::config::VenueConfig;
 use crate::error::Result;
 use crate::venue::{LoginSession, ParseCtx, ParseError, Venue};
-use subscription::Plan;
 
 /// The config table.
 const TABLE: &str = "feeds.alpaca";
 
 /// The Alpaca stock stream.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Alpaca {
     url: String,
-    /// The auth message, holding the key and secret; `None` for a parser only.
-    auth: Option<String>,
     watched: Vec<(String, TickKind)>,
+    /// The auth message, holding the key and secret, and the subscription.
     session: LoginSession,
-}
-
-impl fmt::Debug for Alpaca {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Alpaca")
-            .field("url", &self.url)
-            .field(
-                "credentials",
-                &self.auth.as_ref().map(|_| "(set, not shown)"),
-            )
-            .field("watched", &self.watched)
-            .field("subscribe", &self.session.subscribe)
-            .field("authenticated", &self.session.authenticated)
-            .finish()
-    }
 }
 
 impl Alpaca {
@@ -86,7 +67,7 @@ impl Alpaca {
     /// environment variables `key_env` and `secret_env` name. Errors name the key under
     /// `feeds.alpaca`, and the variable when it is not set.
     pub fn new(config: &VenueConfig) -> Result<Alpaca> {
-        let plan = Plan::new(config)?;
+        let plan = subscription::plan(config)?;
         let key = config.credential(TABLE, "key_env", Alpaca::DEFAULT_KEY_ENV)?;
         let secret = config.credential(TABLE, "secret_env", Alpaca::DEFAULT_SECRET_ENV)?;
         Ok(Alpaca {
@@ -94,9 +75,11 @@ impl Alpaca {
                 .url
                 .clone()
                 .unwrap_or_else(|| Alpaca::DEFAULT_URL.to_owned()),
-            auth: Some(subscription::auth(&key, &secret)),
-            watched: plan.watched(),
-            session: LoginSession::new(plan.subscribe()),
+            watched: plan.watched(Alpaca::PREFIX, "trades"),
+            session: LoginSession::new(
+                subscription::auth(&key, &secret),
+                subscription::subscribe(&plan),
+            ),
         })
     }
 
@@ -104,7 +87,6 @@ impl Alpaca {
     pub fn parser() -> Alpaca {
         Alpaca {
             url: Alpaca::DEFAULT_URL.to_owned(),
-            auth: None,
             watched: Vec::new(),
             session: LoginSession::default(),
         }
@@ -125,9 +107,7 @@ impl Venue for Alpaca {
     }
 
     fn on_connect(&mut self, out: &mut Vec<String>) {
-        if let Some(auth) = &self.auth {
-            out.push(auth.clone());
-        }
+        self.session.on_connect(out);
     }
 
     fn parse(&mut self, text: &str, ts_recv: i64, ctx: &mut ParseCtx) -> Result<(), ParseError> {

@@ -34,8 +34,7 @@ use engine::TickKind;
 
 use crate::config::VenueConfig;
 use crate::error::Result;
-use crate::venue::{Keepalive, ParseCtx, ParseError, Sequences, Venue};
-use subscription::Plan;
+use crate::venue::{Keepalive, ParseCtx, ParseError, Plan, Sequences, Venue};
 
 /// The config table.
 const TABLE: &str = "feeds.kraken";
@@ -62,7 +61,7 @@ impl Kraken {
 
     /// The live feed `[feeds.kraken]` describes. Errors name the key under `feeds.kraken`.
     pub fn new(config: &VenueConfig) -> Result<Kraken> {
-        let plan = Plan::new(config)?;
+        let plan = subscription::plan(config)?;
         Ok(Kraken {
             url: config
                 .url
@@ -98,7 +97,7 @@ impl Venue for Kraken {
 
     fn on_connect(&mut self, out: &mut Vec<String>) {
         if let Some(plan) = &self.plan {
-            out.extend(plan.requests());
+            out.extend(subscription::requests(plan));
         }
     }
 
@@ -107,7 +106,10 @@ impl Venue for Kraken {
     }
 
     fn channels(&self) -> Vec<(String, TickKind)> {
-        self.plan.as_ref().map(Plan::watched).unwrap_or_default()
+        self.plan
+            .as_ref()
+            .map(|plan| plan.watched(Kraken::PREFIX, "trade"))
+            .unwrap_or_default()
     }
 
     fn keepalive(&self) -> Option<Keepalive> {

@@ -27,38 +27,22 @@ mod message;
 mod parse;
 mod subscription;
 
-use std::fmt;
-
 use engine::TickKind;
 
 use crate::config::VenueConfig;
 use crate::error::Result;
 use crate::venue::{LoginSession, ParseCtx, ParseError, Venue};
-use subscription::Plan;
 
 /// The config table.
 const TABLE: &str = "feeds.polygon";
 
 /// The Polygon stocks feed.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Polygon {
     url: String,
-    /// The auth message, holding the key; `None` for a parser only.
-    auth: Option<String>,
     watched: Vec<(String, TickKind)>,
+    /// The auth message, holding the key, and the subscription.
     session: LoginSession,
-}
-
-impl fmt::Debug for Polygon {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Polygon")
-            .field("url", &self.url)
-            .field("key", &self.auth.as_ref().map(|_| "(set, not shown)"))
-            .field("watched", &self.watched)
-            .field("subscribe", &self.session.subscribe)
-            .field("authenticated", &self.session.authenticated)
-            .finish()
-    }
 }
 
 impl Polygon {
@@ -75,16 +59,15 @@ impl Polygon {
     /// variable `key_env` names. Errors name the key under `feeds.polygon`, and the variable
     /// when it is not set.
     pub fn new(config: &VenueConfig) -> Result<Polygon> {
-        let plan = Plan::new(config)?;
+        let plan = subscription::plan(config)?;
         let key = config.credential(TABLE, "key_env", Polygon::DEFAULT_KEY_ENV)?;
         Ok(Polygon {
             url: config
                 .url
                 .clone()
                 .unwrap_or_else(|| Polygon::DEFAULT_URL.to_owned()),
-            auth: Some(subscription::auth(&key)),
-            watched: plan.watched(),
-            session: LoginSession::new(plan.subscribe()),
+            watched: plan.watched(Polygon::PREFIX, "T"),
+            session: LoginSession::new(subscription::auth(&key), subscription::subscribe(&plan)),
         })
     }
 
@@ -92,7 +75,6 @@ impl Polygon {
     pub fn parser() -> Polygon {
         Polygon {
             url: Polygon::DEFAULT_URL.to_owned(),
-            auth: None,
             watched: Vec::new(),
             session: LoginSession::default(),
         }
@@ -113,9 +95,7 @@ impl Venue for Polygon {
     }
 
     fn on_connect(&mut self, out: &mut Vec<String>) {
-        if let Some(auth) = &self.auth {
-            out.push(auth.clone());
-        }
+        self.session.on_connect(out);
     }
 
     fn parse(&mut self, text: &str, ts_recv: i64, ctx: &mut ParseCtx) -> Result<(), ParseError> {

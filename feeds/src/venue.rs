@@ -13,6 +13,7 @@
 //!   unknown kind is a [`ParseError::Unknown`], counted and logged by the caller.
 
 mod array;
+mod plan;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,6 +25,7 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 
 pub use array::for_each;
+pub(crate) use plan::Plan;
 
 /// One provider's protocol and parser.
 pub trait Venue: Send + 'static {
@@ -186,6 +188,50 @@ impl ParseCtx {
         }
     }
 
+    /// Checks `number` against the last one seen on `tracker` for `instrument`, for numbers
+    /// that jump (update ids, per-channel sequences): only a step back or a repeat is news,
+    /// reported as out of order.
+    pub fn sequence_back(
+        &mut self,
+        tracker: &mut Sequences,
+        instrument: InstrumentId,
+        stream: &'static str,
+        number: u64,
+    ) {
+        if let SeqCheck::Back { last } = tracker.observe(instrument, number) {
+            self.events.push(Event::OutOfOrder {
+                instrument: Some(instrument),
+                stream,
+                last,
+                received: number,
+            });
+        }
+    }
+
+    /// Checks the trade id `number` of a snapshot (the recent trades a venue sends on
+    /// subscribing) against the last one seen on `tracker` for `instrument`: whether the trade
+    /// is new. One not after the last seen was published before a reconnect: `false`, without
+    /// an event. A jump is reported as a gap, as for any trade.
+    pub fn snapshot_sequence(
+        &mut self,
+        tracker: &mut Sequences,
+        instrument: InstrumentId,
+        stream: &'static str,
+        number: u64,
+    ) -> bool {
+        match tracker.observe(instrument, number) {
+            SeqCheck::Back { .. } => return false,
+            SeqCheck::Gap { expected } => self.events.push(Event::Gap {
+                instrument: Some(instrument),
+                stream,
+                expected,
+                received: number,
+            }),
+            SeqCheck::First | SeqCheck::Next => {}
+        }
+        true
+    }
+
     /// The ticks of the message just parsed.
     pub fn ticks(&self) -> &[Tick] {
         &self.ticks
@@ -271,23 +317,44 @@ impl Symbols {
     }
 }
 
-/// The session of a venue that logs in before it subscribes (Polygon, Alpaca): the
-/// subscription waits until the venue confirms the login, then goes once per connection.
-#[derive(Debug, Clone, Default)]
+/// The session of a venue that logs in before it subscribes (Polygon, Alpaca): the login
+/// message goes first on every connection; the subscription waits until the venue confirms
+/// the login, then goes once per connection.
+///
+/// The login message holds the credentials: `Debug` never shows it.
+#[derive(Clone, Default)]
 pub struct LoginSession {
+    /// The login message; `None` for a parser only.
+    auth: Option<String>,
     /// The subscription to send once logged in; `None` for a parser only.
     pub subscribe: Option<String>,
     /// Whether this connection has logged in (and the subscription was sent).
     pub authenticated: bool,
 }
 
+impl fmt::Debug for LoginSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginSession")
+            .field("auth", &self.auth.as_ref().map(|_| "(set, not shown)"))
+            .field("subscribe", &self.subscribe)
+            .field("authenticated", &self.authenticated)
+            .finish()
+    }
+}
+
 impl LoginSession {
-    /// A session that sends `subscribe` after the login.
-    pub fn new(subscribe: String) -> LoginSession {
+    /// A session that sends `auth` on connecting and `subscribe` after the login.
+    pub fn new(auth: String, subscribe: String) -> LoginSession {
         LoginSession {
+            auth: Some(auth),
             subscribe: Some(subscribe),
             authenticated: false,
         }
+    }
+
+    /// What to send when a connection opens: the login message.
+    pub fn on_connect(&self, out: &mut Vec<String>) {
+        out.extend(self.auth.iter().cloned());
     }
 
     /// The venue confirmed the login: queue the subscription, unless this connection
@@ -395,6 +462,11 @@ impl ParseError {
     pub fn unknown(kind: &str) -> ParseError {
         ParseError::Unknown(kind.chars().take(64).collect())
     }
+}
+
+/// The value of a field that must be there.
+pub fn required<T>(field: &'static str, value: Option<T>) -> Result<T, ParseError> {
+    value.ok_or(ParseError::Missing(field))
 }
 
 /// The text of a JSON number or string value, without quotes: `0.35` for both `0.35` and

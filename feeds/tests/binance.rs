@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, LazyLock};
 
-use common::{Line, capture, name, parse, units};
+use common::{name, parse, received, splice, units};
 use engine::{Registry, Side, TickKind};
 use feeds::binance::Binance;
 use feeds::{Event, ParseCtx, ParseError, Venue, VenueConfig};
@@ -19,14 +19,6 @@ const CAPTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../shared/samples/captures/BINANCE.ws.1.0"
 );
-
-/// The received messages of a capture: the lines we sent (`URL <- ts: msg`) left out.
-fn received(path: &str) -> Vec<Line> {
-    capture(path)
-        .into_iter()
-        .filter(|line| !line.sent)
-        .collect()
-}
 
 fn context() -> (Arc<Registry>, ParseCtx) {
     common::context(Binance::PREFIX)
@@ -473,15 +465,6 @@ static CORPUS: LazyLock<Vec<String>> = LazyLock::new(|| {
     corpus
 });
 
-/// Cuts `text` at a char boundary at or before `at`.
-fn boundary(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
 proptest! {
     #[test]
     fn arbitrary_text_never_panics(text in any::<String>()) {
@@ -497,9 +480,7 @@ proptest! {
         insert in "[-0-9a-zA-Z\"{}\\[\\]:,. e\\\\]{0,12}",
     ) {
         let text = &CORPUS[pick.index(CORPUS.len())];
-        let start = boundary(text, at.index(text.len() + 1));
-        let end = boundary(text, start + len);
-        let mutated = format!("{}{}{}", &text[..start], insert, &text[end..]);
+        let mutated = splice(text, at.index(text.len() + 1), len, &insert);
         let (_, mut ctx) = context();
         let mut venue = Binance::parser();
         // Twice, so the second goes through the warm symbol cache and sequences.

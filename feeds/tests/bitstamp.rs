@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use common::{Line, capture, name, parse, units};
+use common::{capture, name, parse, received, splice, units};
 use engine::{Registry, Side, TickKind};
 use feeds::bitstamp::Bitstamp;
 use feeds::{Event, Keepalive, ParseCtx, ParseError, Venue, VenueConfig};
@@ -29,12 +29,11 @@ fn context() -> (Arc<Registry>, ParseCtx) {
 fn every_capture_message_parses_to_the_expected_ticks() {
     let (registry, mut ctx) = context();
     let mut venue = Bitstamp::parser();
-    let lines = capture(CAPTURE);
-    let received: Vec<&Line> = lines.iter().filter(|line| !line.sent).collect();
+    let lines = received(CAPTURE);
     // 702 diff_order_book data, 20 subscription_succeeded, 5 trades.
-    assert_eq!(received.len(), 727);
+    assert_eq!(lines.len(), 727);
     let (mut trades, mut confirmed) = (0, 0);
-    for line in received {
+    for line in &lines {
         let (ticks, events) = parse(&mut venue, &mut ctx, &line.text, line.ts)
             .unwrap_or_else(|e| panic!("{e}: {}", line.text));
         let raw: Value = serde_json::from_str(&line.text).unwrap();
@@ -307,9 +306,8 @@ fn a_configured_url_is_used_as_given() {
 }
 
 static CORPUS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let mut corpus: Vec<String> = capture(CAPTURE)
+    let mut corpus: Vec<String> = received(CAPTURE)
         .into_iter()
-        .filter(|line| !line.sent)
         .map(|line| line.text)
         .collect();
     corpus.extend(
@@ -322,14 +320,6 @@ static CORPUS: LazyLock<Vec<String>> = LazyLock::new(|| {
     );
     corpus
 });
-
-fn boundary(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
 
 proptest! {
     #[test]
@@ -346,9 +336,7 @@ proptest! {
         insert in "[-0-9a-zA-Z\"{}\\[\\]:,. e_\\\\]{0,12}",
     ) {
         let text = &CORPUS[pick.index(CORPUS.len())];
-        let start = boundary(text, at.index(text.len() + 1));
-        let end = boundary(text, start + len);
-        let mutated = format!("{}{}{}", &text[..start], insert, &text[end..]);
+        let mutated = splice(text, at.index(text.len() + 1), len, &insert);
         let (_, mut ctx) = context();
         let mut venue = Bitstamp::parser();
         let _ = parse(&mut venue, &mut ctx, text, 0);

@@ -5,9 +5,12 @@
 //! the raw messages are read with `serde_json::Value`, decimals converted by [`units`] and times
 //! by [`epoch_ns`], both written below; the hand-written cases spell their values out.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use common::TS_RECV;
 use engine::{InstrumentId, Quote, Registry, Side, Tick, TickKind, Trade};
 use feeds::coinbase::{Api, Coinbase};
 use feeds::{Event, ParseCtx, ParseError, Venue, VenueConfig};
@@ -111,9 +114,9 @@ impl Harness {
     }
 
     fn with(venue: Coinbase) -> Harness {
-        let registry = Arc::new(Registry::new());
+        let (registry, ctx) = common::context(Coinbase::PREFIX);
         Harness {
-            ctx: ParseCtx::new(registry.clone(), Coinbase::PREFIX),
+            ctx,
             venue,
             registry,
         }
@@ -121,11 +124,7 @@ impl Harness {
 
     /// Parses one message; its ticks and events.
     fn parse(&mut self, text: &str, ts_recv: i64) -> Result<(Vec<Tick>, Vec<Event>), ParseError> {
-        self.ctx.clear();
-        self.venue.parse(text, ts_recv, &mut self.ctx)?;
-        let ticks = self.ctx.ticks().to_vec();
-        let events = self.ctx.take_events().collect();
-        Ok((ticks, events))
+        common::parse(&mut self.venue, &mut self.ctx, text, ts_recv)
     }
 
     fn ok(&mut self, text: &str) -> (Vec<Tick>, Vec<Event>) {
@@ -141,8 +140,6 @@ impl Harness {
         self.registry.id(name).unwrap()
     }
 }
-
-const TS_RECV: i64 = 1_700_000_000_123_456_789;
 
 fn trade(tick: &Tick) -> Trade {
     assert_eq!(tick.kind(), TickKind::Trade);

@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, TS_RECV, config};
+use common::{Harness, TS_RECV, config, mutate};
 use engine::{Price, Qty, Quote, Side, Tick, TickKind, Trade};
 use feeds::kraken::Kraken;
 use feeds::{Event, ParseError, Venue, VenueConfig};
@@ -589,13 +589,7 @@ proptest! {
         cut in any::<bool>(),
     ) {
         let original = DOCUMENTED[which];
-        let at = at.index(original.len() + 1);
-        let text = if cut {
-            original[..at].to_string()
-        } else {
-            let end = (at + 1).min(original.len());
-            format!("{}{with}{}", &original[..at], &original[end..])
-        };
+        let text = mutate(original, at.index(original.len() + 1), &with, cut);
         let mut h = Harness::parser();
         let out = h.parse(&text);
         // Whatever survives the mutation, a tick is never more than the message held.

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{Harness, TS_RECV, config};
+use common::{Harness, TS_RECV, config, mutate};
 use engine::{Price, Qty, Quote, Side, Tick, TickKind, Trade};
 use feeds::polygon::Polygon;
 use feeds::{Event, ParseError, Venue, VenueConfig};
@@ -461,13 +461,7 @@ proptest! {
         cut in any::<bool>(),
     ) {
         let original = DOCUMENTED[which];
-        let at = at.index(original.len() + 1);
-        let text = if cut {
-            original[..at].to_string()
-        } else {
-            let end = (at + 1).min(original.len());
-            format!("{}{with}{}", &original[..at], &original[end..])
-        };
+        let text = mutate(original, at.index(original.len() + 1), &with, cut);
         let mut h = Harness::live();
         let out = h.parse(&text);
         prop_assert!(out.ticks.len() <= 2);

@@ -4,7 +4,7 @@ use engine::{Quote, Side, Trade};
 use serde_json::value::RawValue;
 
 use super::message::Record;
-use crate::venue::{Event, ParseCtx, ParseError, price_raw, qty_raw, rfc3339, uint_raw};
+use crate::venue::{Event, ParseCtx, ParseError, price_raw, qty_raw, required, rfc3339, uint_raw};
 use crate::venue::{LoginSession, for_each};
 
 /// Parses one message: an array of objects, read one by one. An object that cannot be read
@@ -114,11 +114,4 @@ fn error(record: &Record<'_>, ctx: &mut ParseCtx) {
         401 | 402 | 404 | 408 | 409 => Event::Fatal(text),
         _ => Event::VenueError(text),
     });
-}
-
-fn required<'a>(
-    field: &'static str,
-    raw: Option<&'a RawValue>,
-) -> Result<&'a RawValue, ParseError> {
-    raw.ok_or(ParseError::Missing(field))
 }

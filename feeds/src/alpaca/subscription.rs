@@ -1,87 +1,60 @@
 //! `[feeds.alpaca]` checked, and the authentication and subscription messages.
 
-use engine::TickKind;
 use serde::Serialize;
 
 use super::{Alpaca, TABLE};
 use crate::config::VenueConfig;
 use crate::error::Result;
+use crate::venue::Plan;
 
 /// The channels nexamd reads: `trades` and `quotes`.
 pub(crate) const OFFERED: &[&str] = &["trades", "quotes"];
 
-/// What `[feeds.alpaca]` asks for, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Plan {
-    /// Symbols (`AAPL`).
-    pub symbols: Vec<String>,
-    /// Channels from [`OFFERED`], each once.
-    pub channels: Vec<&'static str>,
+/// Checks `config` (not the credentials), naming keys under `feeds.alpaca` in errors.
+pub(crate) fn plan(config: &VenueConfig) -> Result<Plan> {
+    let prefix = TABLE;
+    config.validate(prefix)?;
+    config.refuse_keys(prefix, "alpaca", &["api"])?;
+    // `*` (every symbol) would leave the stale watchdog nothing to watch.
+    let symbols = config.distinct_instruments(
+        prefix,
+        Alpaca::PREFIX,
+        "must name at least one symbol, such as \"AAPL\"",
+        |symbol| {
+            symbol
+                .contains('*')
+                .then(|| format!("{symbol:?} is not a symbol: name each one, without *"))
+        },
+    )?;
+    let channels = config.distinct_channels(prefix, OFFERED)?;
+    Ok(Plan { symbols, channels })
 }
 
-impl Plan {
-    /// Checks `config` (not the credentials), naming keys under `feeds.alpaca` in errors.
-    pub fn new(config: &VenueConfig) -> Result<Plan> {
-        let prefix = TABLE;
-        config.validate(prefix)?;
-        config.refuse_keys(prefix, "alpaca", &["api"])?;
-        // `*` (every symbol) would leave the stale watchdog nothing to watch.
-        let symbols = config.distinct_instruments(
-            prefix,
-            Alpaca::PREFIX,
-            "must name at least one symbol, such as \"AAPL\"",
-            |symbol| {
-                symbol
-                    .contains('*')
-                    .then(|| format!("{symbol:?} is not a symbol: name each one, without *"))
-            },
-        )?;
-        let channels = config.distinct_channels(prefix, OFFERED)?;
-        Ok(Plan { symbols, channels })
+/// `{"action":"subscribe","trades":["AAPL"],"quotes":["AAPL"]}`; a channel not asked for
+/// is left out.
+pub(crate) fn subscribe(plan: &Plan) -> String {
+    #[derive(Serialize)]
+    struct Subscribe<'a> {
+        action: &'static str,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        trades: &'a [String],
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        quotes: &'a [String],
     }
-
-    /// `{"action":"subscribe","trades":["AAPL"],"quotes":["AAPL"]}`; a channel not asked for
-    /// is left out.
-    pub fn subscribe(&self) -> String {
-        #[derive(Serialize)]
-        struct Subscribe<'a> {
-            action: &'static str,
-            #[serde(skip_serializing_if = "<[String]>::is_empty")]
-            trades: &'a [String],
-            #[serde(skip_serializing_if = "<[String]>::is_empty")]
-            quotes: &'a [String],
+    let symbols = |channel| {
+        if plan.channels.contains(&channel) {
+            &plan.symbols[..]
+        } else {
+            &[]
         }
-        let symbols = |channel| {
-            if self.channels.contains(&channel) {
-                &self.symbols[..]
-            } else {
-                &[]
-            }
-        };
-        let message = Subscribe {
-            action: "subscribe",
-            trades: symbols("trades"),
-            quotes: symbols("quotes"),
-        };
-        // Strings and lists of strings always serialize.
-        serde_json::to_string(&message).unwrap_or_default()
-    }
-
-    /// `(ALPACA:AAPL, Trade)`, ... for the stale watchdog.
-    pub fn watched(&self) -> Vec<(String, TickKind)> {
-        let mut out = Vec::with_capacity(self.symbols.len() * self.channels.len());
-        for symbol in &self.symbols {
-            for &channel in &self.channels {
-                let kind = if channel == "trades" {
-                    TickKind::Trade
-                } else {
-                    TickKind::Quote
-                };
-                out.push((format!("{}:{symbol}", Alpaca::PREFIX), kind));
-            }
-        }
-        out
-    }
+    };
+    let message = Subscribe {
+        action: "subscribe",
+        trades: symbols("trades"),
+        quotes: symbols("quotes"),
+    };
+    // Strings and lists of strings always serialize.
+    serde_json::to_string(&message).unwrap_or_default()
 }
 
 /// `{"action":"auth","key":"<key>","secret":"<secret>"}`.
@@ -112,12 +85,12 @@ mod tests {
             channels: vec!["trades", "quotes"],
         };
         assert_eq!(
-            plan.subscribe(),
+            subscribe(&plan),
             r#"{"action":"subscribe","trades":["AAPL","MSFT"],"quotes":["AAPL","MSFT"]}"#
         );
         plan.channels = vec!["quotes"];
         assert_eq!(
-            plan.subscribe(),
+            subscribe(&plan),
             r#"{"action":"subscribe","quotes":["AAPL","MSFT"]}"#
         );
         assert_eq!(

@@ -8,7 +8,7 @@ use super::Binance;
 use super::message::{Body, Frame, Message};
 use super::subscription::TimeUnit;
 use crate::venue::{
-    Event, ParseCtx, ParseError, SeqCheck, micros, millis, num, price_raw, qty_raw, uint_raw,
+    Event, ParseCtx, ParseError, micros, millis, num, price_raw, qty_raw, required, uint_raw,
 };
 
 /// Event kinds Binance sends that carry nothing nexamd reads: order book depth, candles,
@@ -174,24 +174,22 @@ impl Binance {
         let symbol = m.s.ok_or(ParseError::Missing("s"))?;
         let update = m.u.ok_or(ParseError::Missing("u"))?;
         let quote = Quote {
-            bid: price_raw("b", field(m.b, "b")?)?,
-            bid_size: qty_raw("B", field(m.bid_size, "B")?)?,
-            ask: price_raw("a", field(m.a, "a")?)?,
-            ask_size: qty_raw("A", field(m.ask_size, "A")?)?,
+            bid: price_raw("b", required("b", m.b)?)?,
+            bid_size: qty_raw("B", required("B", m.bid_size)?)?,
+            ask: price_raw("a", required("a", m.a)?)?,
+            ask_size: qty_raw("A", required("A", m.ask_size)?)?,
         };
         let ts_event = self.event_time(m, ts_recv)?;
         let instrument = ctx.instrument_upper(symbol)?;
         // Update ids jump (they count every book change): only a step back or a repeat is news.
         // It is counted, and the quote still published: every update the venue sent comes
         // out (a replay must reproduce the capture), and ordering is the consumer's call.
-        if let SeqCheck::Back { last } = self.book_updates.observe(instrument, update) {
-            ctx.event(Event::OutOfOrder {
-                instrument: Some(instrument),
-                stream: "bookTicker update id",
-                last,
-                received: update,
-            });
-        }
+        ctx.sequence_back(
+            &mut self.book_updates,
+            instrument,
+            "bookTicker update id",
+            update,
+        );
         ctx.quote(instrument, ts_event, ts_recv, quote);
         Ok(())
     }
@@ -208,10 +206,6 @@ impl Binance {
             TimeUnit::Micros => micros(field, time),
         }
     }
-}
-
-fn field<'a>(raw: Option<&'a RawValue>, name: &'static str) -> Result<&'a RawValue, ParseError> {
-    raw.ok_or(ParseError::Missing(name))
 }
 
 /// An error text with the request id it answers, if any.

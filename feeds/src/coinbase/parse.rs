@@ -19,7 +19,7 @@
 //! Nothing is checked before the first trade (there is nothing to compare with), nor on the
 //! heartbeat's `sequence`, which repeats while the product is quiet.
 
-use engine::{InstrumentId, Price, Qty, Quote, Side, Trade};
+use engine::{Price, Qty, Quote, Side, Trade};
 use serde_json::value::RawValue;
 
 use super::message::{Message, number, owned_text, text, text_opt};
@@ -109,8 +109,7 @@ impl Exchange {
             self.traded.resize(index + 1, false);
         }
         self.traded[index] = true;
-        back_is_out_of_order(
-            ctx,
+        ctx.sequence_back(
             &mut self.match_sequences,
             instrument,
             "matches sequence",
@@ -119,15 +118,8 @@ impl Exchange {
         if last_match {
             // A `last_match` at or before a trade already seen repeats it after a reconnect:
             // it was published then. Anything else is checked as a `match` is.
-            match self.trade_ids.observe(instrument, trade_id) {
-                SeqCheck::Back { .. } => return Ok(()),
-                SeqCheck::Gap { expected } => ctx.event(Event::Gap {
-                    instrument: Some(instrument),
-                    stream: "trade id",
-                    expected,
-                    received: trade_id,
-                }),
-                SeqCheck::First | SeqCheck::Next => {}
+            if !ctx.snapshot_sequence(&mut self.trade_ids, instrument, "trade id", trade_id) {
+                return Ok(());
             }
         } else {
             ctx.sequence(&mut self.trade_ids, instrument, "trade id", trade_id);
@@ -172,8 +164,7 @@ impl Exchange {
         };
         let instrument = ctx.instrument(product)?;
         if let Some(sequence) = sequence {
-            back_is_out_of_order(
-                ctx,
+            ctx.sequence_back(
                 &mut self.ticker_sequences,
                 instrument,
                 "ticker sequence",
@@ -245,24 +236,6 @@ pub(super) fn check_quote(quote: &Quote) -> Result<(), ParseError> {
         }
     }
     Ok(())
-}
-
-/// Records `sequence` and reports it if it is not after the last one; jumps are normal.
-fn back_is_out_of_order(
-    ctx: &mut ParseCtx,
-    tracker: &mut Sequences,
-    instrument: InstrumentId,
-    stream: &'static str,
-    sequence: u64,
-) {
-    if let SeqCheck::Back { last } = tracker.observe(instrument, sequence) {
-        ctx.event(Event::OutOfOrder {
-            instrument: Some(instrument),
-            stream,
-            last,
-            received: sequence,
-        });
-    }
 }
 
 /// At most 256 characters of `text`, for a log line.

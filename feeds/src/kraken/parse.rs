@@ -5,9 +5,7 @@ use std::fmt::Write as _;
 use engine::{Quote, Side, Trade};
 
 use super::message::{self, Envelope, Ticker};
-use crate::venue::{
-    Event, ParseCtx, ParseError, SeqCheck, Sequences, for_each, price_raw, qty_raw, rfc3339,
-};
+use crate::venue::{Event, ParseCtx, ParseError, Sequences, for_each, price_raw, qty_raw, rfc3339};
 
 /// The stream name in gap and out-of-order events.
 const TRADE_ID: &str = "trade id";
@@ -91,15 +89,8 @@ fn trades(
         };
         let ts_event = rfc3339("timestamp", record.timestamp)?;
         if snapshot {
-            match trade_ids.observe(instrument, record.trade_id) {
-                SeqCheck::Back { .. } => return Ok(()),
-                SeqCheck::Gap { expected } => ctx.event(Event::Gap {
-                    instrument: Some(instrument),
-                    stream: TRADE_ID,
-                    expected,
-                    received: record.trade_id,
-                }),
-                SeqCheck::First | SeqCheck::Next => {}
+            if !ctx.snapshot_sequence(trade_ids, instrument, TRADE_ID, record.trade_id) {
+                return Ok(());
             }
         } else {
             ctx.sequence(trade_ids, instrument, TRADE_ID, record.trade_id);

@@ -1,100 +1,71 @@
 //! `[feeds.kraken]` checked, and the subscription requests it asks for.
 
-use engine::TickKind;
 use serde::Serialize;
 
 use super::{Kraken, TABLE};
 use crate::config::VenueConfig;
 use crate::error::Result;
+use crate::venue::Plan;
 
 /// The channels nexamd reads: trades, and the ticker for the top of book.
 pub(crate) const OFFERED: &[&str] = &["trade", "ticker"];
 
-/// What `[feeds.kraken]` asks for, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Plan {
-    /// Kraken symbols (`BTC/USD`).
-    pub symbols: Vec<String>,
-    /// Channels from [`OFFERED`], each once.
-    pub channels: Vec<&'static str>,
+/// Checks `config`, naming keys under `feeds.kraken` in errors.
+pub(crate) fn plan(config: &VenueConfig) -> Result<Plan> {
+    let prefix = TABLE;
+    config.validate(prefix)?;
+    config.refuse_keys(prefix, "kraken", &["api", "key_env", "secret_env"])?;
+    let symbols = config.distinct_instruments(
+        prefix,
+        Kraken::PREFIX,
+        "must name at least one Kraken symbol, such as \"BTC/USD\"",
+        |symbol| {
+            let pair = symbol.split_once('/');
+            (!pair.is_some_and(|(base, quote)| {
+                !base.is_empty() && !quote.is_empty() && !quote.contains('/')
+            }))
+            .then(|| {
+                format!("{symbol:?} is not a Kraken v2 symbol: write BASE/QUOTE, as \"BTC/USD\"")
+            })
+        },
+    )?;
+    let channels = config.distinct_channels(prefix, OFFERED)?;
+    Ok(Plan { symbols, channels })
 }
 
-impl Plan {
-    /// Checks `config`, naming keys under `feeds.kraken` in errors.
-    pub fn new(config: &VenueConfig) -> Result<Plan> {
-        let prefix = TABLE;
-        config.validate(prefix)?;
-        config.refuse_keys(prefix, "kraken", &["api", "key_env", "secret_env"])?;
-        let symbols = config.distinct_instruments(
-            prefix,
-            Kraken::PREFIX,
-            "must name at least one Kraken symbol, such as \"BTC/USD\"",
-            |symbol| {
-                let pair = symbol.split_once('/');
-                (!pair.is_some_and(|(base, quote)| {
-                    !base.is_empty() && !quote.is_empty() && !quote.contains('/')
-                }))
-                .then(|| {
-                    format!(
-                        "{symbol:?} is not a Kraken v2 symbol: write BASE/QUOTE, as \"BTC/USD\""
-                    )
-                })
-            },
-        )?;
-        let channels = config.distinct_channels(prefix, OFFERED)?;
-        Ok(Plan { symbols, channels })
-    }
-
-    /// One `subscribe` request per channel, for every symbol.
-    ///
-    /// - `trade` asks for no snapshot: after a reconnect the first new trade shows, through
-    ///   its trade id, how many were missed, rather than the last 50 trades arriving again.
-    /// - `ticker` asks for `event_trigger: bbo`, so that it updates on every change of the
-    ///   best bid or offer (the default, `trades`, updates only when a trade prints), and for
-    ///   the snapshot, so that the current top of book is known at once.
-    pub fn requests(&self) -> Vec<String> {
-        self.channels
-            .iter()
-            .map(|&channel| {
-                let params = match channel {
-                    "ticker" => Params {
-                        channel,
-                        symbol: &self.symbols,
-                        event_trigger: Some("bbo"),
-                        snapshot: true,
-                    },
-                    _ => Params {
-                        channel,
-                        symbol: &self.symbols,
-                        event_trigger: None,
-                        snapshot: false,
-                    },
-                };
-                let request = Request {
-                    method: "subscribe",
-                    params,
-                };
-                // A struct of strings and a bool always serializes.
-                serde_json::to_string(&request).unwrap_or_default()
-            })
-            .collect()
-    }
-
-    /// `(KRAKEN:BTC/USD, Trade)`, ... for the stale watchdog.
-    pub fn watched(&self) -> Vec<(String, TickKind)> {
-        let mut out = Vec::with_capacity(self.symbols.len() * self.channels.len());
-        for symbol in &self.symbols {
-            for &channel in &self.channels {
-                let kind = if channel == "trade" {
-                    TickKind::Trade
-                } else {
-                    TickKind::Quote
-                };
-                out.push((format!("{}:{symbol}", Kraken::PREFIX), kind));
-            }
-        }
-        out
-    }
+/// One `subscribe` request per channel, for every symbol.
+///
+/// - `trade` asks for no snapshot: after a reconnect the first new trade shows, through
+///   its trade id, how many were missed, rather than the last 50 trades arriving again.
+/// - `ticker` asks for `event_trigger: bbo`, so that it updates on every change of the
+///   best bid or offer (the default, `trades`, updates only when a trade prints), and for
+///   the snapshot, so that the current top of book is known at once.
+pub(crate) fn requests(plan: &Plan) -> Vec<String> {
+    plan.channels
+        .iter()
+        .map(|&channel| {
+            let params = match channel {
+                "ticker" => Params {
+                    channel,
+                    symbol: &plan.symbols,
+                    event_trigger: Some("bbo"),
+                    snapshot: true,
+                },
+                _ => Params {
+                    channel,
+                    symbol: &plan.symbols,
+                    event_trigger: None,
+                    snapshot: false,
+                },
+            };
+            let request = Request {
+                method: "subscribe",
+                params,
+            };
+            // A struct of strings and a bool always serializes.
+            serde_json::to_string(&request).unwrap_or_default()
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -123,7 +94,7 @@ mod tests {
             channels: vec!["trade", "ticker"],
         };
         assert_eq!(
-            plan.requests(),
+            requests(&plan),
             [
                 r#"{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD","ETH/USD"],"snapshot":false}}"#,
                 r#"{"method":"subscribe","params":{"channel":"ticker","symbol":["BTC/USD","ETH/USD"],"event_trigger":"bbo","snapshot":true}}"#,

@@ -4,7 +4,7 @@ use engine::{Quote, Side, Trade};
 use serde_json::value::RawValue;
 
 use super::message::Record;
-use crate::venue::{Event, ParseCtx, ParseError, millis, num, price_raw, qty_raw};
+use crate::venue::{Event, ParseCtx, ParseError, millis, num, price_raw, qty_raw, required};
 use crate::venue::{LoginSession, for_each};
 
 /// Parses one message: an array of events, read one by one. An event that cannot be read does
@@ -97,13 +97,6 @@ fn authenticated(session: &mut LoginSession, ctx: &mut ParseCtx) -> Event {
 fn refuses_key(message: &str) -> bool {
     let message = message.to_ascii_lowercase();
     message.contains("authentication failed") || message.contains("not authorized")
-}
-
-fn required<'a>(
-    field: &'static str,
-    raw: Option<&'a RawValue>,
-) -> Result<&'a RawValue, ParseError> {
-    raw.ok_or(ParseError::Missing(field))
 }
 
 /// Epoch milliseconds (a JSON integer) to ns.

@@ -101,6 +101,14 @@ pub fn capture(path: &str) -> Vec<Line> {
         .collect()
 }
 
+/// The received messages of the capture at `path`: the lines we sent left out.
+pub fn received(path: &str) -> Vec<Line> {
+    capture(path)
+        .into_iter()
+        .filter(|line| !line.sent)
+        .collect()
+}
+
 /// `1641343699.529292` → ns, by string surgery.
 pub fn seconds_to_ns(text: &str) -> i64 {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
@@ -155,4 +163,32 @@ pub fn parse(
     let ticks = ctx.ticks().to_vec();
     let events = ctx.take_events().collect();
     Ok((ticks, events))
+}
+
+/// The ASCII `text` cut at byte `at`, or (`cut` false) with the byte at `at` replaced by
+/// `with`: one mutation of a documented message, for the never-panics properties.
+pub fn mutate(text: &str, at: usize, with: &str, cut: bool) -> String {
+    if cut {
+        text[..at].to_string()
+    } else {
+        let end = (at + 1).min(text.len());
+        format!("{}{with}{}", &text[..at], &text[end..])
+    }
+}
+
+/// `text` with `insert` in place of up to `len` bytes from `at`, both moved back to char
+/// boundaries: one mutation of a real message, for the never-panics properties.
+pub fn splice(text: &str, at: usize, len: usize, insert: &str) -> String {
+    let start = boundary(text, at);
+    let end = boundary(text, start + len);
+    format!("{}{}{}", &text[..start], insert, &text[end..])
+}
+
+/// Cuts `text` at a char boundary at or before `at`.
+fn boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
