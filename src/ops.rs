@@ -136,12 +136,11 @@ async fn ready(State(state): State<OpsState>) -> Response {
             waiting.push(format!("consumer {name} is not running"));
         }
     }
-    let mut body = String::from("{\"ready\":");
-    body.push_str(if waiting.is_empty() { "true" } else { "false" });
-    body.push_str(",\"waiting_for\":");
+    let ready = waiting.is_empty();
+    let mut body = format!("{{\"ready\":{ready},\"waiting_for\":");
     write_str_array(&mut body, waiting.iter().map(String::as_str));
     body.push('}');
-    let status = match waiting.is_empty() {
+    let status = match ready {
         true => StatusCode::OK,
         false => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -506,22 +505,15 @@ async fn feeds_status(State(state): State<OpsState>) -> Response {
 
 /// Every latency stage, in pipeline order.
 fn stages(inner: &Inner) -> Vec<&LatencyHistogram> {
+    let (ring, others): (Vec<&LatencyHistogram>, Vec<_>) = inner
+        .stages
+        .iter()
+        .map(|s| &**s)
+        .partition(|s| s.stage().starts_with("ring."));
     let mut stages: Vec<&LatencyHistogram> = inner.feeds.iter().map(|f| &f.parse_latency).collect();
-    stages.extend(
-        inner
-            .stages
-            .iter()
-            .filter(|s| s.stage().starts_with("ring."))
-            .map(|s| &**s),
-    );
+    stages.extend(ring);
     stages.push(&inner.hub.latency);
-    stages.extend(
-        inner
-            .stages
-            .iter()
-            .filter(|s| !s.stage().starts_with("ring."))
-            .map(|s| &**s),
-    );
+    stages.extend(others);
     if let Some(book) = &inner.portfolio {
         stages.push(&book.latency);
     }

@@ -9,22 +9,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::ws::Client;
-use support::{binary, http_request};
+use support::{binary, http_request, run_ok};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
 /// `nexamd keys create`: the key is the last word of the output.
 fn create_key(dir: &Path, principal: &str, role: &str) -> String {
-    let output = binary()
-        .current_dir(dir)
-        .args(["keys", "create", "--principal", principal, "--role", role])
-        .args(["--data-dir", "data"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        binary()
+            .current_dir(dir)
+            .args(["keys", "create", "--principal", principal, "--role", role])
+            .args(["--data-dir", "data"]),
     );
     let stdout = String::from_utf8(output.stdout).unwrap();
     stdout.split_whitespace().last().unwrap().to_owned()
@@ -187,12 +182,13 @@ async fn keys_roles_and_portfolio_isolation() {
     assert_eq!(list.lines().count(), 5, "{list}");
     let viewer_id = viewer.split('_').nth(1).unwrap();
     assert!(list.contains(viewer_id) && list.contains("vera"), "{list}");
-    let output = binary()
-        .current_dir(dir.path())
-        .args(["keys", "revoke", viewer_id, "--data-dir", "data"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    run_ok(binary().current_dir(dir.path()).args([
+        "keys",
+        "revoke",
+        viewer_id,
+        "--data-dir",
+        "data",
+    ]));
     assert_eq!(
         call(addr, "GET", "/v1/instruments", Some(&viewer), "").0,
         401

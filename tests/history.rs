@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::ws::{Client, kind};
-use support::{Engine, binary, http_get_bytes, start_with_config, units, wait_until};
+use support::{Engine, binary, http_get_bytes, run_ok, start_with_config, units, wait_until};
 
 const NS: i64 = 1_000_000_000;
 
@@ -517,17 +517,12 @@ fn imported_klines_are_served_exactly_even_while_running() {
     let engine = start_with_config(dir.path(), CONFIG);
     let file = samples().join("ADABTC-1m-2021-11-27.binance-klines.csv");
     // Imported beside the running engine, into its data directory.
-    let output = binary()
-        .current_dir(dir.path())
-        .args(["import", "--format", "binance-klines"])
-        .arg(&file)
-        .args(["--instrument", "BINANCE:ADABTC", "--data-dir", "data"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        binary()
+            .current_dir(dir.path())
+            .args(["import", "--format", "binance-klines"])
+            .arg(&file)
+            .args(["--instrument", "BINANCE:ADABTC", "--data-dir", "data"]),
     );
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("imported 10 1m bars of BINANCE:ADABTC")
@@ -596,42 +591,34 @@ fn imported_klines_are_served_exactly_even_while_running() {
 fn import_refuses_inexact_values_unless_asked_and_imports_trades() {
     let dir = tempfile::tempdir().unwrap();
     let perp = samples().join("btc-perp-20211231-20220201_1m.csv");
-    let run = |extra: &[&str], file: &Path, format: &str, instrument: &str| {
-        binary()
+    let import = |extra: &[&str], file: &Path, format: &str, instrument: &str| {
+        let mut command = binary();
+        command
             .current_dir(dir.path())
             .args(["import", "--format", format])
             .arg(file)
             .args(["--instrument", instrument, "--data-dir", "data"])
-            .args(extra)
-            .output()
-            .unwrap()
+            .args(extra);
+        command
     };
-    let strict = run(&[], &perp, "ohlcv-csv", "FTX:BTC-PERP");
+    let strict = import(&[], &perp, "ohlcv-csv", "FTX:BTC-PERP")
+        .output()
+        .unwrap();
     assert_eq!(strict.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&strict.stderr);
     assert!(
         stderr.contains("line 249") && stderr.contains("218102.59507500002"),
         "{stderr}"
     );
-    let rounded = run(
+    let rounded = run_ok(&mut import(
         &["--round-excess-digits"],
         &perp,
         "ohlcv-csv",
         "FTX:BTC-PERP",
-    );
-    assert!(
-        rounded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rounded.stderr)
-    );
+    ));
     assert!(String::from_utf8_lossy(&rounded.stdout).contains("imported 45031 1m bars"));
     let tardis = samples().join("bitmex_trades_XBTUSD.tardis.csv");
-    let trades = run(&[], &tardis, "tardis-trades", "BITMEX:XBTUSD");
-    assert!(
-        trades.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trades.stderr)
-    );
+    run_ok(&mut import(&[], &tardis, "tardis-trades", "BITMEX:XBTUSD"));
 
     let engine = start_with_config(dir.path(), CONFIG);
     // The month of 1m bars, resampled to 1h: a query that crosses many daily files.

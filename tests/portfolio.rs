@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::ws::{Client, kind};
-use support::{Engine, binary, start_with_config, units};
+use support::{Engine, binary, run_ok, start_with_config, units};
 
 const CONFIG: &str = "[feeds.synthetic]\ninstruments = 5\nrate = 2000\n";
 
@@ -266,17 +266,12 @@ fn risk_figures_from_imported_daily_history() {
     }
     let file = dir.path().join("rsk.csv");
     std::fs::write(&file, csv).unwrap();
-    let output = binary()
-        .current_dir(dir.path())
-        .args(["import", "--format", "ohlcv-csv", "--interval", "1m"])
-        .arg(&file)
-        .args(["--instrument", "SIM:RSK", "--data-dir", "data"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        binary()
+            .current_dir(dir.path())
+            .args(["import", "--format", "ohlcv-csv", "--interval", "1m"])
+            .arg(&file)
+            .args(["--instrument", "SIM:RSK", "--data-dir", "data"]),
     );
 
     let engine = start_with_config(dir.path(), CONFIG);

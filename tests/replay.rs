@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{binary, units, wait_until};
+use support::{binary, run_ok, units, wait_until};
 
 const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/samples/captures");
 
@@ -188,18 +188,13 @@ fn bitstamp_expected() -> Vec<Expected> {
 
 /// What `nexamd replay --emit ndjson` printed, read back into [`Expected`].
 fn emitted(venue: &str, file: &Path) -> Vec<Expected> {
-    let output = binary()
-        .args(["replay", "--venue", venue])
-        .arg(file)
-        .args(["--emit", "ndjson"])
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        binary()
+            .args(["replay", "--venue", venue])
+            .arg(file)
+            .args(["--emit", "ndjson"])
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped()),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("0 unparsable messages"), "{stderr}");

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use engine::{Price, Qty};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use thiserror::Error;
 
 use crate::model::{CostBasis, Portfolio, PortfolioId, Transaction, TxKind};
@@ -134,9 +134,9 @@ const PORTFOLIO_COLUMNS: &str =
     "id, owner, name, base_currency, cost_basis, allow_short, created_ts";
 const TX_COLUMNS: &str = "id, kind, instrument, quantity, price, fee, currency, ts";
 
-/// A portfolio row as stored, before its text columns are checked.
+/// A portfolio row as stored (its columns in order), before its text columns are checked.
 type RawPortfolio = (i64, String, String, String, String, bool, i64);
-/// A transaction row as stored.
+/// A transaction row as stored (its columns in order).
 type RawTx = (
     i64,
     String,
@@ -148,31 +148,13 @@ type RawTx = (
     i64,
 );
 
-fn raw_portfolio(row: &Row<'_>) -> rusqlite::Result<RawPortfolio> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-    ))
-}
-
 fn portfolio_from(raw: RawPortfolio) -> Result<Portfolio> {
     let (id, owner, name, base_currency, basis, allow_short, created_ts) = raw;
-    let cost_basis = match basis.as_str() {
-        "fifo" => CostBasis::Fifo,
-        "average" => CostBasis::Average,
-        other => {
-            return Err(DbError::BadRow {
-                table: "portfolios",
-                id,
-                reason: format!("cost basis {other:?}"),
-            });
-        }
-    };
+    let cost_basis = CostBasis::from_name(&basis).ok_or_else(|| DbError::BadRow {
+        table: "portfolios",
+        id,
+        reason: format!("cost basis {basis:?}"),
+    })?;
     Ok(Portfolio {
         id: row_id("portfolios", id)?,
         owner,
@@ -184,35 +166,9 @@ fn portfolio_from(raw: RawPortfolio) -> Result<Portfolio> {
     })
 }
 
-fn raw_tx(row: &Row<'_>) -> rusqlite::Result<RawTx> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
-}
-
-/// The kind of a stored transaction.
-fn kind_from(text: &str) -> Option<TxKind> {
-    Some(match text {
-        "buy" => TxKind::Buy,
-        "sell" => TxKind::Sell,
-        "deposit" => TxKind::Deposit,
-        "withdrawal" => TxKind::Withdrawal,
-        "fee" => TxKind::Fee,
-        "dividend" => TxKind::Dividend,
-        _ => return None,
-    })
-}
-
 fn tx_from(raw: RawTx) -> Result<Transaction> {
     let (id, kind, instrument, quantity, price, fee, currency, ts) = raw;
-    let kind = kind_from(&kind).ok_or_else(|| DbError::BadRow {
+    let kind = TxKind::from_name(&kind).ok_or_else(|| DbError::BadRow {
         table: "transactions",
         id,
         reason: format!("kind {kind:?}"),
@@ -303,7 +259,7 @@ impl Db {
             .query_row(
                 &format!("SELECT {PORTFOLIO_COLUMNS} FROM portfolios WHERE id = ?1 AND owner = ?2"),
                 params![sql_id(id)?, owner],
-                raw_portfolio,
+                |row| RawPortfolio::try_from(row),
             )
             .optional()?;
         raw.map(portfolio_from).transpose()
@@ -324,14 +280,9 @@ impl Db {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {PORTFOLIO_COLUMNS} FROM portfolios {tail}"
         ))?;
-        let rows = match owner {
-            Some(owner) => stmt
-                .query_map([owner], raw_portfolio)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-            None => stmt
-                .query_map([], raw_portfolio)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-        };
+        let rows = stmt
+            .query_map(params_from_iter(owner), |row| RawPortfolio::try_from(row))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter().map(portfolio_from).collect()
     }
 
@@ -371,7 +322,7 @@ impl Db {
             "SELECT {TX_COLUMNS} FROM transactions WHERE portfolio_id = ?1 ORDER BY ts, id"
         ))?;
         let rows = stmt
-            .query_map([sql_id(id)?], raw_tx)?
+            .query_map([sql_id(id)?], |row| RawTx::try_from(row))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(tx_from)

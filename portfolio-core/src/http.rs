@@ -75,25 +75,24 @@ type RiskState = State<(Arc<Portfolios>, Arc<dyn PriceHistory>)>;
 
 /// The risk query's parameters; the error is the message of a 400 `bad_parameter`.
 fn risk_params(query: &HashMap<String, String>) -> std::result::Result<RiskParams, String> {
-    let bad = |message: String| message;
     let mut params = RiskParams::default();
     for (key, value) in query {
         match key.as_str() {
             "window" => {
                 params.window = value
                     .parse()
-                    .map_err(|_| bad(format!("bad window {value:?}: expected a count of days")))?;
+                    .map_err(|_| format!("bad window {value:?}: expected a count of days"))?;
             }
             "benchmark" => params.benchmark = Some(value.clone()),
             "risk_free" => {
                 params.risk_free = value
                     .parse()
-                    .map_err(|_| bad(format!("bad risk_free {value:?}: expected a daily rate")))?;
+                    .map_err(|_| format!("bad risk_free {value:?}: expected a daily rate"))?;
             }
             other => {
-                return Err(bad(format!(
+                return Err(format!(
                     "unknown parameter {other:?}; expected window, benchmark or risk_free"
-                )));
+                ));
             }
         }
     }
@@ -115,18 +114,13 @@ fn option(out: &mut String, key: &str, value: Option<f64>) {
 async fn risk(
     State((service, history)): RiskState,
     principal: Principal,
-    path: std::result::Result<Path<String>, PathRejection>,
+    path: IdPath,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let id = match portfolio_id(path) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    let params = match risk_params(&query) {
-        Ok(params) => params,
-        Err(message) => return error_response(StatusCode::BAD_REQUEST, "bad_parameter", &message),
-    };
-    blocking(move || {
+) -> Reply {
+    let id = portfolio_id(path)?;
+    let params = risk_params(&query)
+        .map_err(|message| error_response(StatusCode::BAD_REQUEST, "bad_parameter", &message))?;
+    Ok(blocking(move || {
         let portfolio = service.get(&principal.0, id)?;
         let transactions = service.transactions(&principal.0, id)?;
         if let Some(benchmark) = &params.benchmark
@@ -191,7 +185,7 @@ async fn risk(
         out.push_str("]}");
         Ok(respond(StatusCode::OK, out))
     })
-    .await
+    .await)
 }
 
 /// The portfolio routes, with request bodies up to [`MAX_BODY_BYTES`].
@@ -222,6 +216,12 @@ pub fn router_with_body_limit(service: Arc<Portfolios>, max_body: usize) -> Rout
 }
 
 type Svc = State<Arc<Portfolios>>;
+/// The `{id}` of a portfolio route, as text (see [`portfolio_id`]).
+type IdPath = std::result::Result<Path<String>, PathRejection>;
+/// A request body, or why it was refused (see [`body_rejection`]).
+type Body = std::result::Result<Bytes, BytesRejection>;
+/// A handler's answer; `Err` is a request refused before any database work.
+type Reply = std::result::Result<Response, Response>;
 
 fn respond(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -240,7 +240,7 @@ fn service_error(e: &Error) -> Response {
     error_response(status, e.code(), &e.to_string())
 }
 
-fn body_rejection(rejection: &BytesRejection) -> Response {
+fn body_rejection(rejection: BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -257,10 +257,19 @@ fn parse_id(text: &str) -> std::result::Result<PortfolioId, String> {
     text.parse().map_err(|_| text.to_owned())
 }
 
-fn portfolio_id(
-    path: std::result::Result<Path<String>, PathRejection>,
-) -> std::result::Result<PortfolioId, String> {
-    parse_id(&path.map(|Path(p)| p).unwrap_or_default())
+/// The portfolio id of the path.
+fn portfolio_id(path: IdPath) -> std::result::Result<PortfolioId, NoPortfolio> {
+    parse_id(&path.map(|Path(p)| p).unwrap_or_default()).map_err(NoPortfolio)
+}
+
+/// A path id that is not a number (its text): it names no portfolio, 404.
+#[derive(Debug)]
+struct NoPortfolio(String);
+
+impl From<NoPortfolio> for Response {
+    fn from(NoPortfolio(text): NoPortfolio) -> Response {
+        no_portfolio(&text)
+    }
 }
 
 /// 404 for a path id that is not a number.
@@ -288,26 +297,19 @@ async fn blocking(work: impl FnOnce() -> Result<Response> + Send + 'static) -> R
     }
 }
 
-async fn list(State(s): Svc, principal: Principal) -> Response {
-    blocking(move || {
+async fn list(State(s): Svc, principal: Principal) -> Reply {
+    Ok(blocking(move || {
         Ok(respond(
             StatusCode::OK,
             portfolios_json(&s.list(&principal.0)?),
         ))
     })
-    .await
+    .await)
 }
 
-async fn create(
-    State(s): Svc,
-    principal: Principal,
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_rejection(&rejection),
-    };
-    blocking(move || {
+async fn create(State(s): Svc, principal: Principal, body: Body) -> Reply {
+    let body = body.map_err(body_rejection)?;
+    Ok(blocking(move || {
         let portfolio = s.create(&principal.0, parse_new_portfolio(&body)?)?;
         let mut response = respond(StatusCode::CREATED, portfolio_json(&portfolio));
         if let Ok(location) = HeaderValue::from_str(&format!("/v1/portfolios/{}", portfolio.id)) {
@@ -315,114 +317,68 @@ async fn create(
         }
         Ok(response)
     })
-    .await
+    .await)
 }
 
-async fn get_one(
-    State(s): Svc,
-    principal: Principal,
-    path: std::result::Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match portfolio_id(path) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    blocking(move || {
+async fn get_one(State(s): Svc, principal: Principal, path: IdPath) -> Reply {
+    let id = portfolio_id(path)?;
+    Ok(blocking(move || {
         let portfolio = s.get(&principal.0, id)?;
         Ok(respond(StatusCode::OK, portfolio_json(&portfolio)))
     })
-    .await
+    .await)
 }
 
-async fn rename(
-    State(s): Svc,
-    principal: Principal,
-    path: std::result::Result<Path<String>, PathRejection>,
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_rejection(&rejection),
-    };
-    let id = match portfolio_id(path) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    blocking(move || {
+async fn rename(State(s): Svc, principal: Principal, path: IdPath, body: Body) -> Reply {
+    let body = body.map_err(body_rejection)?;
+    let id = portfolio_id(path)?;
+    Ok(blocking(move || {
         // An unknown portfolio is 404 whatever the body holds.
         s.get(&principal.0, id)?;
         let portfolio = s.rename(&principal.0, id, &parse_rename(&body)?)?;
         Ok(respond(StatusCode::OK, portfolio_json(&portfolio)))
     })
-    .await
+    .await)
 }
 
-async fn remove(
-    State(s): Svc,
-    principal: Principal,
-    path: std::result::Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match portfolio_id(path) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    blocking(move || {
+async fn remove(State(s): Svc, principal: Principal, path: IdPath) -> Reply {
+    let id = portfolio_id(path)?;
+    Ok(blocking(move || {
         s.delete(&principal.0, id)?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
-    .await
+    .await)
 }
 
-async fn list_transactions(
-    State(s): Svc,
-    principal: Principal,
-    path: std::result::Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match portfolio_id(path) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    blocking(move || {
+async fn list_transactions(State(s): Svc, principal: Principal, path: IdPath) -> Reply {
+    let id = portfolio_id(path)?;
+    Ok(blocking(move || {
         let txs = s.transactions(&principal.0, id)?;
         Ok(respond(StatusCode::OK, transactions_json(id, &txs)))
     })
-    .await
+    .await)
 }
 
-async fn add_transaction(
-    State(s): Svc,
-    principal: Principal,
-    path: std::result::Result<Path<String>, PathRejection>,
-    body: std::result::Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return body_rejection(&rejection),
-    };
-    let id = match portfolio_id(path) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    blocking(move || {
+async fn add_transaction(State(s): Svc, principal: Principal, path: IdPath, body: Body) -> Reply {
+    let body = body.map_err(body_rejection)?;
+    let id = portfolio_id(path)?;
+    Ok(blocking(move || {
         // An unknown portfolio is 404 whatever the body holds.
         s.get(&principal.0, id)?;
         let tx = s.add_transaction(&principal.0, id, parse_new_transaction(&body)?)?;
         Ok(respond(StatusCode::CREATED, transaction_json(id, &tx)))
     })
-    .await
+    .await)
 }
 
 async fn remove_transaction(
     State(s): Svc,
     principal: Principal,
     path: std::result::Result<Path<(String, String)>, PathRejection>,
-) -> Response {
+) -> Reply {
     let (id, tx) = path.map(|Path(p)| p).unwrap_or_default();
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    blocking(move || {
+    let id = parse_id(&id).map_err(NoPortfolio)?;
+    Ok(blocking(move || {
         // Checked first, so another owner's portfolio is 404 `unknown_portfolio` whatever
         // the transaction id.
         s.get(&principal.0, id)?;
@@ -436,19 +392,12 @@ async fn remove_transaction(
         s.delete_transaction(&principal.0, id, tx_id)?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
-    .await
+    .await)
 }
 
-async fn valuation(
-    State(s): Svc,
-    principal: Principal,
-    path: std::result::Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match portfolio_id(path) {
-        Ok(id) => id,
-        Err(text) => return no_portfolio(&text),
-    };
-    blocking(move || {
+async fn valuation(State(s): Svc, principal: Principal, path: IdPath) -> Reply {
+    let id = portfolio_id(path)?;
+    Ok(blocking(move || {
         Ok(match s.valuation(&principal.0, id)? {
             Some(v) => respond(StatusCode::OK, valuation_json(&v)),
             None => error_response(
@@ -458,7 +407,7 @@ async fn valuation(
             ),
         })
     })
-    .await
+    .await)
 }
 
 #[cfg(test)]

@@ -33,6 +33,13 @@ impl CostBasis {
             CostBasis::Average => "average",
         }
     }
+
+    /// The cost basis named `name` ([`CostBasis::as_str`]).
+    pub fn from_name(name: &str) -> Option<CostBasis> {
+        [CostBasis::Fifo, CostBasis::Average]
+            .into_iter()
+            .find(|basis| basis.as_str() == name)
+    }
 }
 
 /// A portfolio.
@@ -73,6 +80,21 @@ pub enum TxKind {
 }
 
 impl TxKind {
+    /// Every kind.
+    pub const ALL: [TxKind; 6] = [
+        TxKind::Buy,
+        TxKind::Sell,
+        TxKind::Deposit,
+        TxKind::Withdrawal,
+        TxKind::Fee,
+        TxKind::Dividend,
+    ];
+
+    /// The kind named `name` ([`TxKind::as_str`]).
+    pub fn from_name(name: &str) -> Option<TxKind> {
+        TxKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// The protocol name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -191,15 +191,14 @@ pub fn parse_new_portfolio(body: &[u8]) -> Result<NewPortfolio> {
     if let Some(code) = &base_currency {
         check_currency(code)?;
     }
-    let cost_basis = match f.string("cost_basis", "bad_cost_basis")?.as_deref() {
-        None | Some("fifo") => CostBasis::Fifo,
-        Some("average") => CostBasis::Average,
-        Some(other) => {
-            return Err(Error::invalid(
+    let cost_basis = match f.string("cost_basis", "bad_cost_basis")? {
+        None => CostBasis::Fifo,
+        Some(name) => CostBasis::from_name(&name).ok_or_else(|| {
+            Error::invalid(
                 "bad_cost_basis",
-                format!("unknown cost basis {other:?}: expected fifo or average"),
-            ));
-        }
+                format!("unknown cost basis {name:?}: expected fifo or average"),
+            )
+        })?,
     };
     Ok(NewPortfolio {
         name,
@@ -216,21 +215,13 @@ pub fn parse_rename(body: &[u8]) -> Result<String> {
 }
 
 fn parse_kind(text: &str) -> Result<TxKind> {
-    Ok(match text {
-        "buy" => TxKind::Buy,
-        "sell" => TxKind::Sell,
-        "deposit" => TxKind::Deposit,
-        "withdrawal" => TxKind::Withdrawal,
-        "fee" => TxKind::Fee,
-        "dividend" => TxKind::Dividend,
-        other => {
-            return Err(Error::invalid(
-                "bad_type",
-                format!(
-                    "unknown type {other:?}: expected buy, sell, deposit, withdrawal, fee or dividend"
-                ),
-            ));
-        }
+    TxKind::from_name(text).ok_or_else(|| {
+        Error::invalid(
+            "bad_type",
+            format!(
+                "unknown type {text:?}: expected buy, sell, deposit, withdrawal, fee or dividend"
+            ),
+        )
     })
 }
 

@@ -8,7 +8,7 @@ pub mod ws;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,6 +53,17 @@ pub struct Engine {
 /// The binary under test.
 pub fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nexamd"))
+}
+
+/// Runs `command` to completion and checks it succeeded (showing its stderr if not).
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
 }
 
 /// Starts the binary with `args` (plus `--listen 127.0.0.1:0 --log-format json`) in `cwd` and
@@ -161,10 +172,7 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let mut stream = connect(addr, Duration::from_secs(30));
     // HTTP/1.0: no chunked encoding, the body ends with the connection.
     let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
     for (name, value) in headers {
@@ -179,26 +187,47 @@ pub fn http_request(
     request.push_str("\r\n");
     request.push_str(body);
     stream.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let (status, head, body) = read_response(stream);
+    (status, head, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A GET whose body is bytes (Arrow, Parquet): status, lower-cased head, body.
 pub fn http_get_bytes(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let mut stream = connect(addr, Duration::from_secs(30));
     // HTTP/1.0: no chunked encoding, the body ends with the connection.
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    read_response(stream)
+}
+
+/// A minimal HTTP/1.1 GET with `Connection: close`.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = connect(addr, Duration::from_secs(10));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (status, head, body) = read_response(stream);
+    let body = String::from_utf8_lossy(&body);
+    let chunked = head.contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            dechunk(&body)
+        } else {
+            body.into_owned()
+        },
+    )
+}
+
+fn connect(addr: SocketAddr, read_timeout: Duration) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream.set_read_timeout(Some(read_timeout)).unwrap();
+    stream
+}
+
+/// Reads a response until the server closes the connection: status, lower-cased head, body.
+fn read_response(mut stream: TcpStream) -> (u16, String, Vec<u8>) {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read response");
     let split = response
@@ -211,40 +240,8 @@ pub fn http_get_bytes(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    (status, head, response[split + 4..].to_vec())
-}
-
-/// A minimal HTTP/1.1 GET with `Connection: close`.
-pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    (
-        status,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        },
-    )
+    response.drain(..split + 4);
+    (status, head, response)
 }
 
 fn dechunk(mut body: &str) -> String {
