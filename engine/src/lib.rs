@@ -19,6 +19,7 @@ pub mod latency;
 pub mod metrics;
 /// Handles between domain crates: valuations to the fanout, portfolio visibility.
 pub mod publish;
+pub mod random;
 pub mod record;
 pub mod registry;
 pub mod ring;

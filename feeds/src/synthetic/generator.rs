@@ -20,13 +20,7 @@ pub(crate) struct Rng {
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
         let mut x = seed;
-        let mut splitmix = || {
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut splitmix = || engine::random::splitmix64(&mut x);
         Rng {
             s: [splitmix(), splitmix(), splitmix(), splitmix()],
         }
