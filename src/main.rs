@@ -8,6 +8,7 @@ mod auth;
 mod config;
 mod keys;
 mod logging;
+mod malloc;
 mod ops;
 mod portfolio;
 
@@ -301,6 +302,8 @@ fn import(args: ImportArgs, data_dir: &std::path::Path) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Before anything else starts a thread.
+    let heap = malloc::tune();
     let cli = Cli::parse();
     let (mut config, source) = match Config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
@@ -322,6 +325,7 @@ fn main() -> ExitCode {
         config.auth.enabled = true;
     }
     logging::init(config.log.format, &config.log.level);
+    tracing::debug!(?heap, "heap thresholds");
     match cli.command {
         Some(Command::Import(args)) => return import(args, &config.engine.data_dir),
         Some(Command::Keys(command)) => return keys(command, &config.engine.data_dir),

@@ -569,6 +569,36 @@ fn imported_klines_are_served_exactly_even_while_running() {
             quote / volume
         );
     }
+    // The same bars as Arrow (the columnar answer: files only), sent with their length.
+    let (status, head, body) = http_get_bytes(
+        engine.addr,
+        &format!(
+            "/v1/bars?instrument=BINANCE:ADABTC&interval=1m&start={start}&end={}&format=arrow",
+            start + 3600 * NS
+        ),
+    );
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())),
+        "{head}"
+    );
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(body), None).unwrap();
+    let mut times = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let ts = batch
+            .column_by_name("ts")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::TimestampNanosecondArray>()
+            .unwrap();
+        times.extend(ts.values().iter().copied());
+    }
+    let json_times: Vec<i64> = served.iter().map(|b| b["ts"].as_i64().unwrap()).collect();
+    assert_eq!(times, json_times);
+
     // Resampled to 5m from the imported 1m base.
     let five = bars(
         &engine,

@@ -26,8 +26,9 @@ use crate::catalog::{
 };
 use crate::columnar::read::FileMeta;
 use crate::columnar::schema::{BarRow, TickRow, bars_batch, column, ticks_batch};
-use crate::columnar::write::{properties, write_file, write_file_with};
+use crate::columnar::write::{properties, properties_with_pages, write_file, write_file_with};
 use crate::columnar::{META_DATASET, META_INSTRUMENTS, META_VERSION};
+use crate::columnar::{MONTH_PAGE_ROWS, PAGE_ROWS};
 use crate::config::StorageConfig;
 use crate::error::{Error, Result};
 use crate::state::{State, file_generation, part_name};
@@ -424,7 +425,12 @@ impl Persister {
                     (due, dir.unwrap_or_default())
                 };
                 if due {
-                    self.compact_files(dataset, &files, &dir)?;
+                    let page_rows = if whole_month {
+                        MONTH_PAGE_ROWS
+                    } else {
+                        PAGE_ROWS
+                    };
+                    self.compact_files(dataset, &files, &dir, page_rows)?;
                     merged += files.len();
                 }
             }
@@ -432,13 +438,15 @@ impl Persister {
         Ok(merged)
     }
 
-    /// Merges `files` into one new file in `dir`, commits, swaps the catalog, and removes
-    /// them (and their partition directories, once empty).
+    /// Merges `files` into one new file in `dir` with pages of at most `page_rows` rows,
+    /// commits, swaps the catalog, and removes them (and their partition directories, once
+    /// empty).
     fn compact_files(
         &mut self,
         dataset: Dataset,
         files: &[Arc<FileMeta>],
         dir: &std::path::Path,
+        page_rows: usize,
     ) -> Result<()> {
         let root = self.store.root().to_owned();
         let mut batches = Vec::new();
@@ -462,10 +470,10 @@ impl Persister {
         let version = files.iter().map(|f| f.version).max().unwrap_or(0);
         let generation = self.state.generation + 1;
         let path = dir.join(part_name(generation));
-        write_file(
+        write_file_with(
             &path,
             std::slice::from_ref(&sorted),
-            file_metadata(dataset, version, &names),
+            properties_with_pages(file_metadata(dataset, version, &names), page_rows),
         )?;
         let replaced: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
         let state = State {

@@ -246,6 +246,54 @@ fn one_instruments_query_decodes_only_its_pages() {
 }
 
 #[test]
+fn integer_columns_are_delta_encoded_and_read_back_exactly() {
+    use parquet::basic::Encoding;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let (dir, _store, _registry) = setup();
+    let mut walk = 100_000_000_000_i64;
+    let rows: Vec<(String, Bar)> = (0..3000)
+        .map(|m| {
+            walk += (m * 7919 % 201 - 100) * 10_000_000;
+            let mut b = bar(InstrumentId(1), Interval::MINUTE, DAY + m * 60 * S, walk);
+            b.trades = Some(m as u64 % 17);
+            ("SIM:DLT".to_owned(), b)
+        })
+        .collect();
+    let files =
+        write_bar_files(dir.path(), Interval::MINUTE, rows.clone(), 1, &part_name(1)).unwrap();
+    // Three days: one file each.
+    assert_eq!(files.len(), 3);
+    let range = (DAY, DAY + 86_400 * 3 * S);
+    let mut back = Vec::new();
+    for file in &files {
+        let reader = SerializedFileReader::new(std::fs::File::open(file).unwrap()).unwrap();
+        for column in reader.metadata().row_group(0).columns() {
+            let name = column.column_path().string();
+            let delta = column
+                .encodings()
+                .any(|e| e == Encoding::DELTA_BINARY_PACKED);
+            assert_eq!(delta, name != "instrument" && name != "notional", "{name}");
+        }
+        let meta = FileMeta::load(file).unwrap();
+        for batch in meta.read("SIM:DLT", range.0, range.1).unwrap() {
+            storage::columnar::schema::bars_from_batch(
+                &batch,
+                "SIM:DLT",
+                Interval::MINUTE,
+                InstrumentId(1),
+                range,
+                &mut back,
+            )
+            .unwrap();
+        }
+    }
+    let want: Vec<Bar> = rows.into_iter().map(|(_, b)| b).collect();
+    assert_eq!(back.len(), want.len());
+    assert!(back == want, "the bars read back differ from those written");
+}
+
+#[test]
 fn compaction_merges_a_days_files_and_retention_spares_imports() {
     let (dir, store, registry) = setup();
     let a = registry.intern("SIM:AAA").unwrap();
@@ -430,6 +478,84 @@ fn a_closed_month_of_minute_bars_is_merged_into_one_month_file() {
     persister.expire(JAN30 + 3 * DAY_NS).unwrap();
     assert_eq!(names(minute), ["date=2024-02-01"]);
     assert!(!bars_dir.join("month=2024-01").exists());
+}
+
+/// The rows of each data page of `path`'s first row group (from the offset index).
+fn page_rows(path: &std::path::Path) -> Vec<i64> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::serialized_reader::ReadOptionsBuilder;
+
+    let options = ReadOptionsBuilder::new().with_page_index().build();
+    let file = std::fs::File::open(path).unwrap();
+    let reader = SerializedFileReader::new_with_options(file, options).unwrap();
+    let rows = reader.metadata().row_group(0).num_rows();
+    let index = reader.metadata().page_index_for_row_group(0);
+    // The `ts` column's pages.
+    let firsts: Vec<i64> = index
+        .offset_index(1)
+        .unwrap()
+        .page_locations()
+        .iter()
+        .map(|p| p.first_row_index)
+        .chain([rows])
+        .collect();
+    firsts.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn month_files_have_larger_pages_than_day_files() {
+    // 2024-01-29T00:00:00Z: three whole January days of one instrument's 1m bars.
+    const JAN29: i64 = 1_706_486_400 * S;
+    let (dir, store, registry) = setup();
+    let a = registry.intern("SIM:AAA").unwrap();
+    let stats = Arc::new(WriterStats::default());
+    let mut persister = Persister::new(
+        store.clone(),
+        StorageConfig::default(),
+        State::default(),
+        stats,
+    );
+    let events = (0..3 * 1440)
+        .map(|m| final_event(bar(a, Interval::MINUTE, JAN29 + m * 60 * S, 100 + m % 7), 1));
+    store.apply(events, &mut Vec::new(), None);
+    persister.persist().unwrap();
+    let files = |store: &Store| -> Vec<std::path::PathBuf> {
+        let catalog = store.lock().catalog.clone();
+        catalog
+            .files(Dataset::Bars(Interval::MINUTE))
+            .iter()
+            .map(|f| f.path.clone())
+            .collect()
+    };
+    let days = files(&store);
+    assert_eq!(days.len(), 3);
+    assert_eq!(page_rows(&days[0]), [1024, 416]);
+    let before = query_bars(
+        &store,
+        &query("SIM:AAA", "1m", JAN29, JAN29 + 3 * 86_400 * S),
+        10_000,
+        i64::MAX,
+    )
+    .unwrap();
+    // Feb 2: January is merged into one month file with pages of 4,096 rows.
+    persister.compact(JAN29 + 4 * 86_400 * S).unwrap();
+    let month = files(&store);
+    assert_eq!(month.len(), 1);
+    assert!(
+        month[0].to_string_lossy().contains("month=2024-01"),
+        "{month:?}"
+    );
+    assert_eq!(page_rows(&month[0]), [4096, 224]);
+    let after = query_bars(
+        &store,
+        &query("SIM:AAA", "1m", JAN29, JAN29 + 3 * 86_400 * S),
+        10_000,
+        i64::MAX,
+    )
+    .unwrap();
+    assert_eq!(after.rows.len(), 3 * 1440);
+    assert_eq!(after.rows, before.rows);
+    drop(dir);
 }
 
 #[test]

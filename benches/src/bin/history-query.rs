@@ -3,7 +3,12 @@
 //! `storage::history::query_bars` (plus the Arrow IPC encoding the route does).
 //!
 //! `cargo run --release -p benches --bin history-query -- DIR [--instrument SIM:ABX]
-//! [--year 2025] [--interval 1m|1h] [--runs 11]`
+//! [--year 2025] [--interval 1m|1h] [--runs 11] [--route-only]`
+//! (`--route-only` skips the phase-by-phase general path, for profiling the route's work)
+//!
+//! nexamd fixes glibc's heap thresholds at start (`src/malloc.rs`); this binary does not, so
+//! run it as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=268435456
+//! history-query ...` to measure what the server does.
 //!
 //! Phases, as `query_bars` and the route run them: the store's snapshot (the files that may
 //! hold the range), `FileMeta::read` per file (open, row-group and page pruning, Parquet
@@ -49,6 +54,23 @@ fn ipc(batches: &[arrow_array::RecordBatch]) -> Result<Vec<u8>> {
     }
     writer.finish()?;
     Ok(writer.into_inner()?)
+}
+
+/// The route's columnar Arrow answer: `StreamEncoder` frames the batches around their own
+/// buffers (no copy); returns the body's length, as sent in `Content-Length`.
+fn ipc_sized(batches: &[arrow_array::RecordBatch]) -> Result<usize> {
+    let mut encoder =
+        arrow_ipc::writer::StreamEncoder::try_new(&storage::columnar::schema::BAR_OUTPUT)?;
+    let mut len = 0;
+    for batch in batches {
+        len += encoder
+            .encode(batch)?
+            .iter()
+            .map(|b| b.len())
+            .sum::<usize>();
+    }
+    len += encoder.finish()?.iter().map(|b| b.len()).sum::<usize>();
+    Ok(len)
 }
 
 fn phases(
@@ -128,6 +150,7 @@ fn main() -> Result<()> {
     let mut year: i64 = 2025;
     let mut intervals: Vec<Interval> = Vec::new();
     let mut runs = 11;
+    let mut route_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -140,10 +163,11 @@ fn main() -> Result<()> {
                     .map_err(|e: engine::bar::IntervalError| anyhow::anyhow!(e.0))?,
             ),
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
+            "--route-only" => route_only = true,
             "-h" | "--help" => {
                 println!(
                     "usage: history-query DIR [--instrument SIM:ABX] [--year 2025] \
-                     [--interval 1m|1h]... [--runs 11]"
+                     [--interval 1m|1h]... [--runs 11] [--route-only]"
                 );
                 return Ok(());
             }
@@ -191,19 +215,38 @@ fn main() -> Result<()> {
             let t = Instant::now();
             let columnar = query_bars_columnar(&store, &query, 1_000_000)
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let batches = match columnar {
-                Some((batches, _)) => batches,
+            let (batches, sized) = match columnar {
+                Some((batches, _)) => (batches, true),
                 None => {
                     let page = query_bars(&store, &query, 1_000_000, engine::clock::now_ns())
                         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                    vec![bars_batch(&page.rows, None)?]
+                    (vec![bars_batch(&page.rows, None)?], false)
                 }
             };
             let queried = t.elapsed();
-            let bytes = ipc(&batches)?.len();
+            let bytes = if sized {
+                ipc_sized(&batches)?
+            } else {
+                ipc(&batches)?.len()
+            };
             Ok((t.elapsed(), queried, bytes))
         };
         whole()?;
+        if route_only {
+            let mut totals = Vec::new();
+            let mut queries = Vec::new();
+            for _ in 0..runs {
+                let (total, queried, _) = whole()?;
+                totals.push(total);
+                queries.push(queried);
+            }
+            println!(
+                "\n{interval}: the route's work median {:.1} ms, of which the query {:.1} ms",
+                ms(median(totals)),
+                ms(median(queries))
+            );
+            continue;
+        }
         phases(&store, &instrument, interval, (start, end))?;
         let mut totals = Vec::new();
         let mut queries = Vec::new();
