@@ -10,7 +10,8 @@
 #   d0  as (a) again, the baseline for (d) in the same sitting
 #
 # Builds both binaries in release mode, starts nexamd on a free port with
-# load-tests/configs/fanout-20k.toml, runs nexamd-load, writes the JSON report to
+# load-tests/configs/fanout-20k.toml (fanout-idle.toml for c: the same market, storage off, so
+# the storage engine's own memory is not charged to the connections), runs nexamd-load, writes the JSON report to
 # target/load/<scenario>.json and stops the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,9 @@ fi
 mkdir -p target/load
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-target/release/nexamd --config load-tests/configs/fanout-20k.toml \
+config=load-tests/configs/fanout-20k.toml
+[ "$scenario" = c ] && config=load-tests/configs/fanout-idle.toml
+target/release/nexamd --config "$config" \
   --listen "127.0.0.1:$port" --data-dir "$data" --log-format json 2> "target/load/$scenario.server.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT

@@ -467,6 +467,22 @@ mod tests {
     }
 
     #[test]
+    fn the_benchmark_configs_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for dir in ["load-tests/configs", "benches/scripts"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    Config::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 3, "{seen} benchmark configs");
+    }
+
+    #[test]
     fn syntax_errors_say_so() {
         let message = error("[server\nlisten=");
         assert!(message.contains("test.toml: syntax error"), "{message}");
