@@ -42,6 +42,17 @@ fn setup() -> (tempfile::TempDir, Arc<Store>, Arc<Registry>) {
     (dir, store, registry)
 }
 
+/// A persister with the default config over `store`, from an empty commit record.
+fn fresh_persister(store: &Arc<Store>) -> Persister {
+    let stats = Arc::new(WriterStats::default());
+    Persister::new(
+        store.clone(),
+        StorageConfig::default(),
+        State::default(),
+        stats,
+    )
+}
+
 fn query(instrument: &str, interval: &str, start: i64, end: i64) -> BarQuery {
     BarQuery {
         instrument: instrument.into(),
@@ -508,13 +519,7 @@ fn month_files_have_larger_pages_than_day_files() {
     const JAN29: i64 = 1_706_486_400 * S;
     let (dir, store, registry) = setup();
     let a = registry.intern("SIM:AAA").unwrap();
-    let stats = Arc::new(WriterStats::default());
-    let mut persister = Persister::new(
-        store.clone(),
-        StorageConfig::default(),
-        State::default(),
-        stats,
-    );
+    let mut persister = fresh_persister(&store);
     let events = (0..3 * 1440)
         .map(|m| final_event(bar(a, Interval::MINUTE, JAN29 + m * 60 * S, 100 + m % 7), 1));
     store.apply(events, &mut Vec::new(), None);
@@ -530,13 +535,11 @@ fn month_files_have_larger_pages_than_day_files() {
     let days = files(&store);
     assert_eq!(days.len(), 3);
     assert_eq!(page_rows(&days[0]), [1024, 416]);
-    let before = query_bars(
-        &store,
-        &query("SIM:AAA", "1m", JAN29, JAN29 + 3 * 86_400 * S),
-        10_000,
-        i64::MAX,
-    )
-    .unwrap();
+    let served = || {
+        let ask = query("SIM:AAA", "1m", JAN29, JAN29 + 3 * 86_400 * S);
+        query_bars(&store, &ask, 10_000, i64::MAX).unwrap().rows
+    };
+    let before = served();
     // Feb 2: January is merged into one month file with pages of 4,096 rows.
     persister.compact(JAN29 + 4 * 86_400 * S).unwrap();
     let month = files(&store);
@@ -546,15 +549,9 @@ fn month_files_have_larger_pages_than_day_files() {
         "{month:?}"
     );
     assert_eq!(page_rows(&month[0]), [4096, 224]);
-    let after = query_bars(
-        &store,
-        &query("SIM:AAA", "1m", JAN29, JAN29 + 3 * 86_400 * S),
-        10_000,
-        i64::MAX,
-    )
-    .unwrap();
-    assert_eq!(after.rows.len(), 3 * 1440);
-    assert_eq!(after.rows, before.rows);
+    let after = served();
+    assert_eq!(after.len(), 3 * 1440);
+    assert_eq!(after, before);
     drop(dir);
 }
 
@@ -723,13 +720,7 @@ fn the_columnar_path_serves_the_same_rows_as_the_general_one() {
     let (_dir, store, registry) = setup();
     let a = registry.intern("SIM:AAA").unwrap();
     let b = registry.intern("SIM:BBB").unwrap();
-    let stats = Arc::new(WriterStats::default());
-    let mut persister = Persister::new(
-        store.clone(),
-        StorageConfig::default(),
-        State::default(),
-        stats,
-    );
+    let mut persister = fresh_persister(&store);
     // Two days in files (many files: the two-thread read), then a few bars in memory.
     for day in 0..2 {
         for chunk in 0..5 {
