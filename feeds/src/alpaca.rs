@@ -71,10 +71,7 @@ impl Alpaca {
         let key = config.credential(TABLE, "key_env", Alpaca::DEFAULT_KEY_ENV)?;
         let secret = config.credential(TABLE, "secret_env", Alpaca::DEFAULT_SECRET_ENV)?;
         Ok(Alpaca {
-            url: config
-                .url
-                .clone()
-                .unwrap_or_else(|| Alpaca::DEFAULT_URL.to_owned()),
+            url: config.url_or(Alpaca::DEFAULT_URL),
             watched: plan.watched(Alpaca::PREFIX, "trades"),
             session: LoginSession::new(
                 subscription::auth(&key, &secret),

@@ -129,6 +129,11 @@ impl VenueConfig {
         }
     }
 
+    /// The configured endpoint, or the venue's `default` one.
+    pub fn url_or(&self, default: &str) -> String {
+        self.url.clone().unwrap_or_else(|| default.to_owned())
+    }
+
     /// The value of the environment variable named by `key_env`/`secret_env` (`which`), or
     /// `default_var` when the key is not set. An error names the config key and the variable.
     pub fn credential(&self, prefix: &str, which: &str, default_var: &str) -> Result<String> {

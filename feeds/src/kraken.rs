@@ -63,10 +63,7 @@ impl Kraken {
     pub fn new(config: &VenueConfig) -> Result<Kraken> {
         let plan = subscription::plan(config)?;
         Ok(Kraken {
-            url: config
-                .url
-                .clone()
-                .unwrap_or_else(|| Kraken::DEFAULT_URL.to_owned()),
+            url: config.url_or(Kraken::DEFAULT_URL),
             plan: Some(plan),
             trade_ids: Sequences::default(),
         })

@@ -62,10 +62,7 @@ impl Polygon {
         let plan = subscription::plan(config)?;
         let key = config.credential(TABLE, "key_env", Polygon::DEFAULT_KEY_ENV)?;
         Ok(Polygon {
-            url: config
-                .url
-                .clone()
-                .unwrap_or_else(|| Polygon::DEFAULT_URL.to_owned()),
+            url: config.url_or(Polygon::DEFAULT_URL),
             watched: plan.watched(Polygon::PREFIX, "T"),
             session: LoginSession::new(subscription::auth(&key), subscription::subscribe(&plan)),
         })

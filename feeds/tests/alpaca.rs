@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Harness, TS_RECV, config, mutate};
+use common::{Harness, TS_RECV, config, mutate, path};
 use engine::{Price, Qty, Quote, Side, TickKind, Trade};
 use feeds::alpaca::Alpaca;
 use feeds::{Event, ParseError, Venue, VenueConfig};
@@ -120,10 +120,6 @@ fn live_config() -> VenueConfig {
         secret_env: Some("PATH".into()),
         ..config(&["AAPL", "MSFT"])
     }
-}
-
-fn path() -> String {
-    std::env::var("PATH").expect("PATH is set")
 }
 
 fn config_error(config: &VenueConfig) -> (String, String) {

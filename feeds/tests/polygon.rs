@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{Harness, TS_RECV, config, mutate};
+use common::{Harness, TS_RECV, config, mutate, path};
 use engine::{Price, Qty, Quote, Side, Tick, TickKind, Trade};
 use feeds::polygon::Polygon;
 use feeds::{Event, ParseError, Venue, VenueConfig};
@@ -62,10 +62,6 @@ fn live_config() -> VenueConfig {
         key_env: Some("PATH".into()),
         ..config(&["AAPL", "MSFT"])
     }
-}
-
-fn path() -> String {
-    std::env::var("PATH").expect("PATH is set")
 }
 
 fn config_error(config: &VenueConfig) -> (String, String) {

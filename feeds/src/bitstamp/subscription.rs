@@ -54,10 +54,7 @@ impl Subscription {
             }
         }
         Ok(Subscription {
-            url: config
-                .url
-                .clone()
-                .unwrap_or_else(|| Bitstamp::DEFAULT_URL.to_owned()),
+            url: config.url_or(Bitstamp::DEFAULT_URL),
             pairs,
             channels,
         })

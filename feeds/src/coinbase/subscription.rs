@@ -124,10 +124,7 @@ impl Subscription {
         }
         Ok(Subscription {
             api,
-            url: config
-                .url
-                .clone()
-                .unwrap_or_else(|| api.default_url().to_owned()),
+            url: config.url_or(api.default_url()),
             products,
             channels,
         })

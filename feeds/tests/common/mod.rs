@@ -64,6 +64,12 @@ pub fn config(instruments: &[&str]) -> VenueConfig {
     }
 }
 
+/// The value of `PATH`, set in every test process: the login venues' tests name it as the
+/// credential variable.
+pub fn path() -> String {
+    std::env::var("PATH").expect("PATH is set")
+}
+
 /// The key and reason of the config error `built` must be.
 pub fn config_error<T: std::fmt::Debug>(built: feeds::Result<T>) -> (String, String) {
     match built {
