@@ -93,29 +93,40 @@ impl Consumer {
     #[inline]
     pub fn poll(&mut self, max: usize, mut on_tick: impl FnMut(&Tick)) -> Result<usize, Gap> {
         let start = self.next;
-        let mut result = Ok(0);
-        for _ in 0..max {
-            match self.read(self.next) {
+        // Locals, not fields: `on_tick` is opaque to the optimiser, which would otherwise
+        // reload the ring and store the cursor around every call.
+        let shared = &*self.shared;
+        let gating = self.state.gating;
+        let end = start.saturating_add(max as u64);
+        let mut next = start;
+        let mut lapped_by = None;
+        while next < end {
+            match read(shared, gating, next) {
                 SlotState::Ready(tick) => {
                     on_tick(&tick);
-                    self.next += 1;
+                    next += 1;
                 }
                 SlotState::Pending => break,
                 SlotState::Lapped(by) => {
-                    result = Err(self.skip_lap(by));
+                    lapped_by = Some(by);
                     break;
                 }
             }
         }
+        self.next = next;
+        let result = match lapped_by {
+            Some(by) => Err(self.skip_lap(by)),
+            None => Ok(()),
+        };
         if self.next != start {
             // Release: our reads of the slots happen before a producer, having seen this
             // cursor (Acquire), overwrites them.
             self.state.cursor.store(self.next, Ordering::Release);
-            if self.state.gating {
+            if gating {
                 self.shared.writers.notify();
             }
         }
-        result.map(|_: usize| (self.next - start) as usize)
+        result.map(|()| (next - start) as usize)
     }
 
     /// Blocks until [`Consumer::poll`] has something, the ring is closed and drained, or
@@ -139,39 +150,6 @@ impl Consumer {
             (true, false) => WaitOutcome::Ready,
             (false, _) => WaitOutcome::TimedOut,
         }
-    }
-
-    /// Reads sequence `seq` from its slot with the seqlock protocol of the module docs.
-    #[inline]
-    fn read(&self, seq: u64) -> SlotState {
-        let slot = self.shared.slot(seq);
-        let stamp = slot.words[0].load(Ordering::Acquire);
-        if stamp != seq {
-            // WRITING for `seq`, or an older lap: not yet. A newer lap: we were lapped.
-            return if stamp & !WRITING > seq {
-                SlotState::Lapped(stamp & !WRITING)
-            } else {
-                SlotState::Pending
-            };
-        }
-        let mut words = [0u64; TICK_WORDS];
-        words[0] = seq;
-        for (word, cell) in words[1..].iter_mut().zip(&slot.words[1..]) {
-            *word = cell.load(Ordering::Relaxed);
-        }
-        if self.state.gating {
-            // No producer rewrites this slot before our cursor passes `seq` (it reads the
-            // cursor with Acquire after our Release store of it), so the copy is whole.
-            return SlotState::Ready(Tick::from_words(&words));
-        }
-        // Acquire fence: if any word above came from a later writer, the stamp re-read below
-        // sees that writer's WRITING mark or later, never `seq`.
-        fence(Ordering::Acquire);
-        let stamp = slot.words[0].load(Ordering::Relaxed);
-        if stamp != seq {
-            return SlotState::Lapped(stamp & !WRITING);
-        }
-        SlotState::Ready(Tick::from_words(&words))
     }
 
     /// Jumps past a lap to the newest claimed sequence and records the gap. `by` is the later
@@ -210,4 +188,37 @@ impl Drop for Consumer {
             self.shared.writers.notify();
         }
     }
+}
+
+/// Reads sequence `seq` from its slot with the seqlock protocol of the module docs.
+#[inline]
+fn read(shared: &Shared, gating: bool, seq: u64) -> SlotState {
+    let slot = shared.slot(seq);
+    let stamp = slot.words[0].load(Ordering::Acquire);
+    if stamp != seq {
+        // WRITING for `seq`, or an older lap: not yet. A newer lap: we were lapped.
+        return if stamp & !WRITING > seq {
+            SlotState::Lapped(stamp & !WRITING)
+        } else {
+            SlotState::Pending
+        };
+    }
+    let mut words = [0u64; TICK_WORDS];
+    words[0] = seq;
+    for (word, cell) in words[1..].iter_mut().zip(&slot.words[1..]) {
+        *word = cell.load(Ordering::Relaxed);
+    }
+    if gating {
+        // No producer rewrites this slot before our cursor passes `seq` (it reads the
+        // cursor with Acquire after our Release store of it), so the copy is whole.
+        return SlotState::Ready(Tick::from_words(&words));
+    }
+    // Acquire fence: if any word above came from a later writer, the stamp re-read below
+    // sees that writer's WRITING mark or later, never `seq`.
+    fence(Ordering::Acquire);
+    let stamp = slot.words[0].load(Ordering::Relaxed);
+    if stamp != seq {
+        return SlotState::Lapped(stamp & !WRITING);
+    }
+    SlotState::Ready(Tick::from_words(&words))
 }
