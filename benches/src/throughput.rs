@@ -413,6 +413,20 @@ fn ring_single_producer(n: u64, batch: usize) -> RunReport {
     )
 }
 
+/// A single-producer ring whose threads wait as the `disruptor` baseline does: a yield on
+/// every empty check (`Yield { spins: 0 }`), with `gating` of the three consumers gating.
+fn ring_single_producer_yield(n: u64, gating: usize) -> RunReport {
+    run_ring(
+        n,
+        RingConfig {
+            wait: WaitStrategy::Yield { spins: 0 },
+            gating,
+            single_producer: true,
+            ..RingConfig::new()
+        },
+    )
+}
+
 const YIELD: WaitStrategy = WaitStrategy::Yield { spins: YIELD_SPINS };
 
 /// A named workload: `run(n)` publishes `n` ticks to three consumers.
@@ -437,6 +451,14 @@ pub const VARIANTS: &[Variant] = &[
     Variant {
         name: "nexamd_ring_sp",
         run: |n| ring_single_producer(n, 1),
+    },
+    Variant {
+        name: "nexamd_ring_sp_yield",
+        run: |n| ring_single_producer_yield(n, 2),
+    },
+    Variant {
+        name: "nexamd_ring_sp_3gating_yield",
+        run: |n| ring_single_producer_yield(n, 3),
     },
     Variant {
         name: "nexamd_ring_batch_sp",
