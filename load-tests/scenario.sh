@@ -9,6 +9,9 @@
 #   d   as (a) plus one stalled client with 200 channels
 #   d0  as (a) again, the baseline for (d) in the same sitting
 #
+# CONNS=N overrides the 1,000 connections of a, d0 and d (d adds its stalled one), to find
+# the load this machine serves within a latency bound; CONFIG=FILE runs another engine config.
+#
 # Builds both binaries in release mode, starts nexamd on a free port with
 # load-tests/configs/fanout-20k.toml (fanout-idle.toml for c: the same market, storage off, so
 # the storage engine's own memory is not charged to the connections), runs nexamd-load, writes the JSON report to
@@ -28,6 +31,7 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 config=load-tests/configs/fanout-20k.toml
 [ "$scenario" = c ] && config=load-tests/configs/fanout-idle.toml
+config=${CONFIG:-$config}
 target/release/nexamd --config "$config" \
   --listen "127.0.0.1:$port" --data-dir "$data" --log-format json 2> "target/load/$scenario.server.log" &
 server=$!
@@ -39,11 +43,12 @@ done
 
 load=(target/release/nexamd-load --server "127.0.0.1:$port" -d "$seconds"
       --server-pid "$server" --report "target/load/$scenario.json")
+conns=${CONNS:-1000}
 case "$scenario" in
-  a|d0) "${load[@]}" -n 1000 -k 10 -m 100 ;;
+  a|d0) "${load[@]}" -n "$conns" -k 10 -m 100 ;;
   b)    "${load[@]}" -n 10000 -k 10 -m 100 --connect-concurrency 256 ;;
   c)    "${load[@]}" -n 10000 --idle --connect-concurrency 256 ;;
-  d)    "${load[@]}" -n 1001 -k 10 -m 100 --stall 1 --stall-channels 200 ;;
+  d)    "${load[@]}" -n "$((conns + 1))" -k 10 -m 100 --stall 1 --stall-channels 200 ;;
   *)    echo "unknown scenario $scenario" >&2; exit 2 ;;
 esac
 curl -s "127.0.0.1:$port/metrics" | grep -E '^nexamd_ws_(messages_sent|conflated|slow_consumer|gap)' || true

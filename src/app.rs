@@ -610,7 +610,7 @@ pub fn run(config: Config, source: Source) -> Result<()> {
         let mut server = tokio::spawn({
             let stop = stop.clone();
             async move {
-                axum::serve(listener, app)
+                axum::serve(no_delay(listener), app)
                     .with_graceful_shutdown(async move { stop.cancelled().await })
                     .await
             }
@@ -644,4 +644,40 @@ pub fn run(config: Config, source: Source) -> Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(1));
     let stopped = engine.stop();
     served.and(stopped)
+}
+
+/// `listener`, with `TCP_NODELAY` set on every connection it accepts. Without it Nagle's
+/// algorithm holds each small WebSocket frame until the client's delayed ACK: 20-40 ms of
+/// added latency even at light load (benches/BENCHMARKS.md, fanout, session 6).
+fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::serve::Listener as _;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_nagle_delay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = no_delay(listener);
+        let (accepted, client) =
+            tokio::join!(listener.accept(), tokio::net::TcpStream::connect(addr));
+        assert!(
+            !client.unwrap().nodelay().unwrap(),
+            "a fresh socket has Nagle on"
+        );
+        assert!(
+            accepted.0.nodelay().unwrap(),
+            "the accepted socket must not"
+        );
+    }
 }
