@@ -10,7 +10,8 @@
 #   d0  as (a) again, the baseline for (d) in the same sitting
 #
 # CONNS=N overrides the 1,000 connections of a, d0 and d (d adds its stalled one), to find
-# the load this machine serves within a latency bound; CONFIG=FILE runs another engine config.
+# the load this machine serves within a latency bound; CONFIG=FILE runs another engine config;
+# THREADS=N gives the generator N runtime threads (default 2).
 #
 # Builds both binaries in release mode, starts nexamd on a free port with
 # load-tests/configs/fanout-20k.toml (fanout-idle.toml for c: the same market, storage off, so
@@ -42,9 +43,10 @@ for _ in $(seq 100); do
 done
 
 load=(target/release/nexamd-load --server "127.0.0.1:$port" -d "$seconds"
-      --server-pid "$server" --report "target/load/$scenario.json")
+      --server-pid "$server" --report "target/load/$scenario.json" --threads "${THREADS:-2}")
 conns=${CONNS:-1000}
-case "$scenario" in
+TIMEFORMAT='generator cpu: user %U s, system %S s over %R s'
+time case "$scenario" in
   a|d0) "${load[@]}" -n "$conns" -k 10 -m 100 ;;
   b)    "${load[@]}" -n 10000 -k 10 -m 100 --connect-concurrency 256 ;;
   c)    "${load[@]}" -n 10000 --idle --connect-concurrency 256 ;;

@@ -104,8 +104,10 @@ pub struct Args {
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,
 
-    /// Tokio worker threads of the generator (it usually shares the machine with the server).
-    #[arg(long, default_value_t = 1)]
+    /// Tokio worker threads of the generator. Two by default: beside a server with many
+    /// threads, a single-threaded generator got too small a share of the CPU and its own
+    /// queueing dominated the measured latency (benches/BENCHMARKS.md, Part 2).
+    #[arg(long, default_value_t = 2)]
     pub threads: usize,
 }
 

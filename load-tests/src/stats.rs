@@ -106,6 +106,43 @@ pub struct Head<'a> {
     pub missed: Option<u64>,
 }
 
+/// The kind and `ts_recv` of a live tick as the hub writes it (`{"type":"trade"` or
+/// `{"type":"quote"` first), without a JSON parse: at a million messages a second the
+/// generator's own parsing was a quarter of its time. A trade or quote has no nested values,
+/// and inside a JSON string a quote is escaped, so the first `"ts_recv":` is the field.
+/// Anything else, or a tick without a plain integer `ts_recv`, is `None` and takes the parser.
+pub fn live_tick_head(text: &str) -> Option<(MsgKind, u64)> {
+    const FIELD: &[u8] = br#""ts_recv":"#;
+    const TRADE: &[u8] = br#"{"type":"trade","#;
+    const QUOTE: &[u8] = br#"{"type":"quote","#;
+    let bytes = text.as_bytes();
+    let kind = if bytes.starts_with(TRADE) {
+        MsgKind::Trade
+    } else if bytes.starts_with(QUOTE) {
+        MsgKind::Quote
+    } else {
+        return None;
+    };
+    // From quote to quote: a handful of steps, cheaper than building a substring searcher.
+    let mut at = TRADE.len();
+    let start = loop {
+        at += bytes[at..].iter().position(|&b| b == b'"')?;
+        if bytes[at..].starts_with(FIELD) {
+            break at + FIELD.len();
+        }
+        at += 1;
+    };
+    let mut ts: u64 = 0;
+    for (i, &b) in bytes[start..].iter().enumerate() {
+        match b {
+            b'0'..=b'9' => ts = ts.checked_mul(10)?.checked_add(u64::from(b - b'0'))?,
+            b',' | b'}' if i > 0 => return Some((kind, ts)),
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Now, in ns since the Unix epoch (the clock `ts_recv` is read from on the same host).
 pub fn now_ns() -> u64 {
     let since = SystemTime::now()
@@ -139,6 +176,10 @@ impl ConnStats {
     /// Counts one text frame received at `now` (ns); returns its latency in ns if it is a live
     /// tick received while `measuring`.
     pub fn on_text(&mut self, text: &str, now: u64, measuring: bool) -> Option<u64> {
+        if let Some((kind, ts)) = live_tick_head(text) {
+            self.by_kind[kind as usize] += 1;
+            return self.live_latency(Some(ts), now, measuring);
+        }
         let Ok(head) = serde_json::from_str::<Head<'_>>(text) else {
             self.bad_frames += 1;
             return None;
@@ -153,11 +194,19 @@ impl ConnStats {
             }
             _ => {}
         }
-        if !(measuring && kind.is_live_tick()) {
+        if !kind.is_live_tick() {
+            return None;
+        }
+        self.live_latency(head.ts_recv, now, measuring)
+    }
+
+    /// The latency of a live tick stamped `ts_recv` and received at `now`, if `measuring`.
+    fn live_latency(&mut self, ts_recv: Option<u64>, now: u64, measuring: bool) -> Option<u64> {
+        if !measuring {
             return None;
         }
         self.window_ticks += 1;
-        let ts = head.ts_recv?;
+        let ts = ts_recv?;
         if ts > now {
             self.clock_skew += 1;
         }
@@ -310,6 +359,44 @@ mod tests {
         assert_eq!(
             (s.count(MsgKind::Trade), s.window_ticks, s.clock_skew),
             (3, 2, 1)
+        );
+    }
+
+    #[test]
+    fn the_tick_fast_path_agrees_with_the_parser() {
+        let cases = [
+            TRADE,
+            r#"{"type":"quote","channel":"quotes.SIM:AAA","seq":6,"ts_event":1,"ts_recv":1700000000123456789,"bid":"1","bid_size":"2","ask":"3","ask_size":"4"}"#,
+            r#"{"type":"trade","channel":"trades.X","id":"a\"ts_recv\":9","ts_recv":42}"#,
+            r#"{"type":"trade","channel":"trades.X","ts_recv":42}"#,
+        ];
+        for text in cases {
+            let head: Head<'_> = serde_json::from_str(text).unwrap();
+            let fast = live_tick_head(text).unwrap_or_else(|| panic!("no fast path: {text}"));
+            assert_eq!(
+                fast,
+                (MsgKind::of(&head.kind), head.ts_recv.unwrap()),
+                "{text}"
+            );
+        }
+        for text in [
+            r#"{"type":"trade","channel":"trades.X"}"#,
+            r#"{"type":"trade","ts_recv":"42"}"#,
+            r#"{"type":"trade","ts_recv":-1}"#,
+            r#"{"type":"trade","ts_recv":4.5}"#,
+            r#"{"type":"trade","ts_recv":99999999999999999999}"#,
+            r#"{"type":"snapshot","channel":"trades.X","ts_recv":42}"#,
+            r#"{"type":"trades","ts_recv":42}"#,
+            r#"{"channel":"trades.X","type":"trade","ts_recv":42}"#,
+        ] {
+            assert_eq!(live_tick_head(text), None, "{text}");
+        }
+        let mut s = ConnStats::default();
+        let reordered = r#"{"channel":"trades.X","ts_recv":1500,"type":"trade"}"#;
+        assert_eq!(
+            s.on_text(reordered, 2_000, true),
+            Some(500),
+            "the parser path"
         );
     }
 
