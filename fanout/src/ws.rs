@@ -275,8 +275,9 @@ impl Session {
     /// before it), or when the hub asks for a close.
     ///
     /// Most steps complete on their first poll (the socket has room), so the stall timer and
-    /// the close signal are only armed for a step that has to wait: a timer and a waiter per
-    /// batch were a tenth of the hub's own CPU at 1,000 connections.
+    /// the close signal are only armed for a step that has to wait. Arming them for every
+    /// batch, with the selects' random starts, was about 5 % of the hub's samples under
+    /// scenario (a) (benches/BENCHMARKS.md).
     async fn write_queued(&mut self, socket: &mut WebSocket) -> Result<(), End> {
         self.conn.drain_into(&mut self.batch);
         if self.batch.is_empty() {
