@@ -116,15 +116,15 @@ pub fn live_tick_head(text: &str) -> Option<(MsgKind, u64)> {
     const TRADE: &[u8] = br#"{"type":"trade","#;
     const QUOTE: &[u8] = br#"{"type":"quote","#;
     let bytes = text.as_bytes();
-    let kind = if bytes.starts_with(TRADE) {
-        MsgKind::Trade
+    let (kind, prefix) = if bytes.starts_with(TRADE) {
+        (MsgKind::Trade, TRADE)
     } else if bytes.starts_with(QUOTE) {
-        MsgKind::Quote
+        (MsgKind::Quote, QUOTE)
     } else {
         return None;
     };
     // From quote to quote: a handful of steps, cheaper than building a substring searcher.
-    let mut at = TRADE.len();
+    let mut at = prefix.len();
     let start = loop {
         at += bytes[at..].iter().position(|&b| b == b'"')?;
         if bytes[at..].starts_with(FIELD) {

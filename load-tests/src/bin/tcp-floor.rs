@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use hdrhistogram::Histogram;
+use load_tests::LatencySummary;
 use load_tests::conn::source_addr;
-use load_tests::stats::{MAX_LATENCY_NS, now_ns};
+use load_tests::stats::{new_histogram, now_ns};
 use load_tests::sys::ensure_nofile;
 use tokio::net::TcpSocket;
 
@@ -84,7 +85,6 @@ fn main() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("sender panicked"))??;
     let elapsed = sent.elapsed.as_secs_f64();
 
-    let q = |p: f64| hist.value_at_quantile(p) as f64 / 1e3;
     println!(
         "conns {} rate {}/s size {} B batch {}: offered {:.0} msg/s",
         args.conns,
@@ -100,15 +100,13 @@ fn main() -> anyhow::Result<()> {
         sent.writes,
         sent.full
     );
-    println!(
-        "latency us: p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} (n {})",
-        q(0.5),
-        q(0.9),
-        q(0.99),
-        q(0.999),
-        hist.max() as f64 / 1e3,
-        hist.len()
-    );
+    match LatencySummary::from_histogram(&hist) {
+        Some(l) => println!(
+            "latency us: p50 {:.1} p90 {:.1} p99 {:.1} p99.9 {:.1} max {:.1} (n {})",
+            l.p50, l.p90, l.p99, l.p999, l.max, l.samples
+        ),
+        None => println!("latency us: no record arrived inside the window (n 0)"),
+    }
     if let Some(cpu) = process_cpu_secs() {
         println!("process cpu {cpu:.1} s (connection set-up included)");
     }
@@ -222,7 +220,7 @@ async fn receive(
         .into_iter()
         .map(|stream| {
             tokio::spawn(async move {
-                let mut hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_NS, 3)?;
+                let mut hist = new_histogram();
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut filled = 0;
                 loop {
@@ -253,7 +251,7 @@ async fn receive(
             })
         })
         .collect();
-    let mut total = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_NS, 3)?;
+    let mut total = new_histogram();
     for task in tasks {
         total.add(task.await??)?;
     }
