@@ -79,7 +79,7 @@ fn fanout(c: &mut Criterion) {
         group.bench_function(variant.name, |b| {
             b.iter_custom(|iters| {
                 let n = iters * ticks;
-                let report = (variant.run)(n);
+                let report = (variant.run)(n, None);
                 if let Err(e) = report.check() {
                     panic!("{}: {e}", variant.name);
                 }
@@ -125,9 +125,11 @@ const SINGLE_BATCH: usize = 4096;
 /// Single-thread costs, no cross-core traffic or scheduling: what one publish and one poll cost
 /// by themselves, with crossbeam-channel's send + recv as a reference.
 fn single_thread(c: &mut Criterion) {
+    use benches::throughput::DisruptorEvent;
     use benches::{Tally, make_tick};
     use engine::{Ring, Tick};
     use std::hint::black_box;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     let ticks: Vec<Tick> = (0..SINGLE_BATCH as u64).map(make_tick).collect();
     let mut group = c.benchmark_group("single_thread");
@@ -155,6 +157,36 @@ fn single_thread(c: &mut Criterion) {
         })
     });
     drop(producer);
+
+    // The same on a single-producer ring (no read-modify-write claim), against the bare
+    // minimum a ring's producer must do: copy the tick into a cache-line slot and store a
+    // cursor with Release, which is what the `disruptor` crate's producer does per event.
+    let (ring, _) = Ring::builder(65_536)
+        .single_producer()
+        .build()
+        .expect("ring");
+    let mut producer = ring.producer().unwrap();
+    group.bench_function("ring_publish_sp", |b| {
+        b.iter(|| {
+            for t in &ticks {
+                black_box(producer.publish(*t));
+            }
+        })
+    });
+    drop(producer);
+    let mut slots: Vec<DisruptorEvent> = vec![DisruptorEvent(ticks[0]); 65_536];
+    let cursor = AtomicU64::new(0);
+    let mut seq = 0u64;
+    group.bench_function("plain_slot_write_and_cursor", |b| {
+        b.iter(|| {
+            for t in &ticks {
+                slots[(seq & 65_535) as usize].0 = *t;
+                cursor.store(seq, Ordering::Release);
+                seq += 1;
+            }
+            black_box(&slots);
+        })
+    });
 
     // One gating consumer on the same thread: publish a batch, then poll it back.
     let (ring, mut consumers) = Ring::builder(65_536).gating("a").build().expect("ring");

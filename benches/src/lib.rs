@@ -164,7 +164,7 @@ pub fn fmt_rate(per_sec: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::throughput::VARIANTS;
+    use crate::throughput::{Placement, VARIANTS};
 
     #[test]
     fn a_tally_accepts_every_tick_in_order() {
@@ -217,10 +217,36 @@ mod tests {
     #[test]
     fn every_variant_delivers_every_tick() {
         for v in VARIANTS {
-            let report = (v.run)(20_000);
+            let report = (v.run)(20_000, None);
             assert_eq!(report.check(), Ok(()), "{}", v.name);
             assert_eq!(report.produced, 20_000, "{}", v.name);
         }
+    }
+
+    #[test]
+    fn every_variant_delivers_every_tick_with_its_threads_pinned() {
+        // Every thread on core 0, which every machine has: the pinned code path, end to end.
+        let all_on_core_0 = Placement::parse("0000").expect("core 0 exists");
+        for v in VARIANTS {
+            let report = (v.run)(20_000, Some(all_on_core_0));
+            assert_eq!(report.check(), Ok(()), "{}", v.name);
+        }
+    }
+
+    #[test]
+    fn a_placement_is_four_existing_cores() {
+        let p = Placement::parse("0000").unwrap();
+        assert_eq!((p.producer(), p.consumer(0), p.consumer(2)), (0, 0, 0));
+        assert_eq!(p.to_string(), "0000");
+        let err = |spec: &str| Placement::parse(spec).unwrap_err();
+        assert!(err("000").contains("expected 4 digits"), "{}", err("000"));
+        assert!(err("00000").contains("expected 4 digits"));
+        assert!(err("0a00").contains("expected digits"));
+        assert!(
+            err("0009").contains("core 9 does not exist"),
+            "{}",
+            err("0009")
+        );
     }
 
     #[test]

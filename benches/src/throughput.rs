@@ -4,6 +4,11 @@
 //! then times from the producer's first publish until every consumer has accounted for the last
 //! tick (delivered or missed) and its thread has been joined. Setup and the final checks are
 //! outside the timed span.
+//!
+//! A [`Placement`] pins each thread to a core. Left to the scheduler, four busy threads on two
+//! cores land in whichever arrangement it picks, and the arrangement moves the results more than
+//! the data structures do (see `benches/BENCHMARKS.md`, session 8); pinned, every variant runs
+//! in the same arrangement.
 
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -16,6 +21,66 @@ use crate::{Tally, expected_sum, make_tick};
 
 /// Consumers per run.
 pub const CONSUMERS: usize = 3;
+
+/// Which core each thread of a run is pinned to: the producer, then consumers 0, 1 and 2. A
+/// ring's gating consumers come first, so with the workload consumer 2 is the
+/// non-gating one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    cores: [usize; CONSUMERS + 1],
+}
+
+impl Placement {
+    /// Parses four core numbers written as digits, producer first: `0011` puts the producer
+    /// and consumer 0 on core 0 and consumers 1 and 2 on core 1. Every core must exist.
+    pub fn parse(spec: &str) -> Result<Placement, String> {
+        let available = core_affinity::get_core_ids().map_or(0, |ids| ids.len());
+        let digits: Vec<usize> = spec
+            .chars()
+            .map(|c| c.to_digit(10).map(|d| d as usize))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("placement {spec:?}: expected digits, one core per thread"))?;
+        let cores: [usize; CONSUMERS + 1] = digits.try_into().map_err(|_| {
+            format!(
+                "placement {spec:?}: expected {} digits (producer, then {CONSUMERS} consumers)",
+                CONSUMERS + 1
+            )
+        })?;
+        if let Some(&core) = cores.iter().find(|&&c| c >= available) {
+            return Err(format!(
+                "placement {spec:?}: core {core} does not exist ({available} cores available)"
+            ));
+        }
+        Ok(Placement { cores })
+    }
+
+    /// The core the producer runs on.
+    pub fn producer(&self) -> usize {
+        self.cores[0]
+    }
+
+    /// The core consumer `i` runs on.
+    pub fn consumer(&self, i: usize) -> usize {
+        self.cores[1 + i]
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.cores.iter().try_for_each(|c| write!(f, "{c}"))
+    }
+}
+
+/// Pins the calling thread to `core`, if a placement asks for one. Panics if the pin fails:
+/// a run that silently ran unpinned would report the wrong arrangement.
+fn pin_current(core: Option<usize>) {
+    if let Some(id) = core {
+        assert!(
+            core_affinity::set_for_current(core_affinity::CoreId { id }),
+            "could not pin a bench thread to core {id}"
+        );
+    }
+}
 
 /// The outcome of one run.
 #[derive(Debug, Clone)]
@@ -73,6 +138,8 @@ pub struct RingConfig {
     pub gating: usize,
     /// Build the ring for a single producer (plain load/store claims).
     pub single_producer: bool,
+    /// Pin the threads, or leave them to the scheduler (`None`).
+    pub placement: Option<Placement>,
 }
 
 impl RingConfig {
@@ -86,6 +153,7 @@ impl RingConfig {
             poll_max: 4096,
             gating: 2,
             single_producer: false,
+            placement: None,
         }
     }
 }
@@ -131,37 +199,46 @@ pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
     let mut producer = ring.producer().unwrap();
     let start_line = Barrier::new(CONSUMERS + 1);
     let batch = cfg.batch.max(1);
+    let place = cfg.placement;
 
     thread::scope(|s| {
+        let start_line = &start_line;
         let handles: Vec<_> = consumers
             .into_iter()
-            .map(|mut consumer| {
-                let start_line = &start_line;
+            .enumerate()
+            .map(|(i, mut consumer)| {
                 s.spawn(move || {
+                    pin_current(place.map(|p| p.consumer(i)));
                     start_line.wait();
                     drain_ring(&mut consumer, cfg.poll_max)
                 })
             })
             .collect();
-        start_line.wait();
-        let start = Instant::now();
-        if batch == 1 {
-            for i in 0..n {
-                producer.publish(make_tick(i));
+        // The producer gets a thread of its own too, so that it can be pinned.
+        let producing = s.spawn(move || {
+            pin_current(place.map(|p| p.producer()));
+            start_line.wait();
+            let start = Instant::now();
+            if batch == 1 {
+                for i in 0..n {
+                    producer.publish(make_tick(i));
+                }
+            } else {
+                let mut buf: Vec<Tick> = Vec::with_capacity(batch);
+                let mut i = 0;
+                while i < n {
+                    let end = (i + batch as u64).min(n);
+                    buf.clear();
+                    buf.extend((i..end).map(make_tick));
+                    producer.publish_batch(&buf);
+                    i = end;
+                }
             }
-        } else {
-            let mut buf: Vec<Tick> = Vec::with_capacity(batch);
-            let mut i = 0;
-            while i < n {
-                let end = (i + batch as u64).min(n);
-                buf.clear();
-                buf.extend((i..end).map(make_tick));
-                producer.publish_batch(&buf);
-                i = end;
-            }
-        }
-        drop(producer);
-        ring.close();
+            drop(producer);
+            ring.close();
+            start
+        });
+        let start = producing.join().expect("producer thread panicked");
         let tallies: Vec<Tally> = handles
             .into_iter()
             .map(|h| h.join().expect("consumer thread panicked"))
@@ -175,18 +252,20 @@ pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
 }
 
 /// crossbeam-channel: one bounded channel per consumer; the producer sends each a copy.
-pub fn run_crossbeam(n: u64, capacity: usize) -> RunReport {
+pub fn run_crossbeam(n: u64, capacity: usize, place: Option<Placement>) -> RunReport {
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..CONSUMERS)
         .map(|_| crossbeam_channel::bounded::<Tick>(capacity))
         .unzip();
     let start_line = Barrier::new(CONSUMERS + 1);
 
     thread::scope(|s| {
+        let start_line = &start_line;
         let handles: Vec<_> = receivers
             .into_iter()
-            .map(|rx| {
-                let start_line = &start_line;
+            .enumerate()
+            .map(|(i, rx)| {
                 s.spawn(move || {
+                    pin_current(place.map(|p| p.consumer(i)));
                     start_line.wait();
                     let mut tally = Tally::default();
                     for t in rx.iter() {
@@ -196,15 +275,20 @@ pub fn run_crossbeam(n: u64, capacity: usize) -> RunReport {
                 })
             })
             .collect();
-        start_line.wait();
-        let start = Instant::now();
-        for i in 0..n {
-            let t = make_tick(i);
-            for tx in &senders {
-                tx.send(t).expect("receiver alive");
+        let producing = s.spawn(move || {
+            pin_current(place.map(|p| p.producer()));
+            start_line.wait();
+            let start = Instant::now();
+            for i in 0..n {
+                let t = make_tick(i);
+                for tx in &senders {
+                    tx.send(t).expect("receiver alive");
+                }
             }
-        }
-        drop(senders);
+            drop(senders);
+            start
+        });
+        let start = producing.join().expect("producer thread panicked");
         let tallies: Vec<Tally> = handles
             .into_iter()
             .map(|h| h.join().expect("consumer thread panicked"))
@@ -219,7 +303,7 @@ pub fn run_crossbeam(n: u64, capacity: usize) -> RunReport {
 
 /// tokio broadcast: one channel, three receivers on their own threads (`blocking_recv`).
 /// A receiver that lags counts the ticks it lost as missed.
-pub fn run_tokio_broadcast(n: u64, capacity: usize) -> RunReport {
+pub fn run_tokio_broadcast(n: u64, capacity: usize, place: Option<Placement>) -> RunReport {
     use tokio::sync::broadcast::{self, error::RecvError};
 
     let (tx, first) = broadcast::channel::<Tick>(capacity);
@@ -228,11 +312,13 @@ pub fn run_tokio_broadcast(n: u64, capacity: usize) -> RunReport {
     let start_line = Barrier::new(CONSUMERS + 1);
 
     thread::scope(|s| {
+        let start_line = &start_line;
         let handles: Vec<_> = receivers
             .into_iter()
-            .map(|mut rx| {
-                let start_line = &start_line;
+            .enumerate()
+            .map(|(i, mut rx)| {
                 s.spawn(move || {
+                    pin_current(place.map(|p| p.consumer(i)));
                     start_line.wait();
                     let mut tally = Tally::default();
                     loop {
@@ -246,12 +332,17 @@ pub fn run_tokio_broadcast(n: u64, capacity: usize) -> RunReport {
                 })
             })
             .collect();
-        start_line.wait();
-        let start = Instant::now();
-        for i in 0..n {
-            tx.send(make_tick(i)).expect("receivers alive");
-        }
-        drop(tx);
+        let producing = s.spawn(move || {
+            pin_current(place.map(|p| p.producer()));
+            start_line.wait();
+            let start = Instant::now();
+            for i in 0..n {
+                tx.send(make_tick(i)).expect("receivers alive");
+            }
+            drop(tx);
+            start
+        });
+        let start = producing.join().expect("producer thread panicked");
         let tallies: Vec<Tally> = handles
             .into_iter()
             .map(|h| h.join().expect("consumer thread panicked"))
@@ -293,93 +384,127 @@ pub enum DisruptorWait {
 
 /// The `disruptor` crate (single producer): three event handlers on threads it manages.
 /// `batch` > 1 uses `batch_publish`.
-pub fn run_disruptor(n: u64, capacity: usize, wait: DisruptorWait, batch: usize) -> RunReport {
+pub fn run_disruptor(
+    n: u64,
+    capacity: usize,
+    wait: DisruptorWait,
+    batch: usize,
+    place: Option<Placement>,
+) -> RunReport {
+    let run = DisruptorRun {
+        n,
+        capacity,
+        batch,
+        place,
+    };
     match wait {
-        DisruptorWait::SpinHint => run_disruptor_with(
-            n,
-            capacity,
-            disruptor::BusySpinWithSpinLoopHint,
-            false,
-            batch,
-        ),
-        DisruptorWait::Yield => run_disruptor_with(n, capacity, YieldWait, true, batch),
+        DisruptorWait::SpinHint => run.go(disruptor::BusySpinWithSpinLoopHint, false),
+        DisruptorWait::Yield => run.go(YieldWait, true),
     }
 }
 
-fn run_disruptor_with<W>(
+/// One `disruptor` run's settings.
+struct DisruptorRun {
     n: u64,
     capacity: usize,
-    wait: W,
-    producer_yields: bool,
     batch: usize,
-) -> RunReport
-where
-    W: disruptor::wait_strategies::WaitStrategy + 'static,
-{
-    let results: Vec<Arc<Mutex<Option<Tally>>>> =
-        (0..CONSUMERS).map(|_| Arc::new(Mutex::new(None))).collect();
-    let handler = |slot: &Arc<Mutex<Option<Tally>>>| {
-        let slot = Arc::clone(slot);
-        let mut tally = Tally::default();
-        move |e: &DisruptorEvent, _seq: disruptor::Sequence, _end_of_batch: bool| {
-            tally.on_tick(&e.0);
-            if tally.seen() == n {
-                *slot.lock().expect("result lock") = Some(tally.clone());
+    place: Option<Placement>,
+}
+
+impl DisruptorRun {
+    fn go<W>(self, wait: W, producer_yields: bool) -> RunReport
+    where
+        W: disruptor::wait_strategies::WaitStrategy + 'static,
+    {
+        let DisruptorRun {
+            n,
+            capacity,
+            batch,
+            place,
+        } = self;
+        let results: Vec<Arc<Mutex<Option<Tally>>>> =
+            (0..CONSUMERS).map(|_| Arc::new(Mutex::new(None))).collect();
+        let handler = |slot: &Arc<Mutex<Option<Tally>>>| {
+            let slot = Arc::clone(slot);
+            let mut tally = Tally::default();
+            move |e: &DisruptorEvent, _seq: disruptor::Sequence, _end_of_batch: bool| {
+                tally.on_tick(&e.0);
+                if tally.seen() == n {
+                    *slot.lock().expect("result lock") = Some(tally.clone());
+                }
             }
-        }
-    };
-    let mut producer =
-        disruptor::build_single_producer(capacity, || DisruptorEvent(make_tick(0)), wait)
-            .handle_events_with(handler(&results[0]))
-            .handle_events_with(handler(&results[1]))
+        };
+        let core = |i: usize| place.map(|p| p.consumer(i));
+        let builder =
+            disruptor::build_single_producer(capacity, || DisruptorEvent(make_tick(0)), wait);
+        let builder = pin_next(builder, core(0)).handle_events_with(handler(&results[0]));
+        let builder = pin_next(builder, core(1)).handle_events_with(handler(&results[1]));
+        let mut producer = pin_next(builder, core(2))
             .handle_events_with(handler(&results[2]))
             .build();
 
-    let start = Instant::now();
-    let batch = batch.max(1) as u64;
-    let mut i = 0;
-    while i < n {
-        let len = batch.min(n - i);
-        if len == 1 {
-            let t = make_tick(i);
-            if producer_yields {
-                while producer.try_publish(|e| e.0 = t).is_err() {
-                    thread::yield_now();
-                }
-            } else {
-                producer.publish(|e| e.0 = t);
-            }
-        } else if producer_yields {
-            while producer
-                .try_batch_publish(len as usize, |iter| {
-                    for (e, j) in iter.zip(i..) {
-                        e.0 = make_tick(j);
+        // The producer runs on a thread of its own, as with the ring, so that it can be pinned.
+        let elapsed = thread::scope(|s| {
+            s.spawn(move || {
+                pin_current(place.map(|p| p.producer()));
+                let start = Instant::now();
+                let batch = batch.max(1) as u64;
+                let mut i = 0;
+                while i < n {
+                    let len = batch.min(n - i);
+                    if len == 1 {
+                        let t = make_tick(i);
+                        if producer_yields {
+                            while producer.try_publish(|e| e.0 = t).is_err() {
+                                thread::yield_now();
+                            }
+                        } else {
+                            producer.publish(|e| e.0 = t);
+                        }
+                    } else if producer_yields {
+                        while producer
+                            .try_batch_publish(len as usize, |iter| {
+                                for (e, j) in iter.zip(i..) {
+                                    e.0 = make_tick(j);
+                                }
+                            })
+                            .is_err()
+                        {
+                            thread::yield_now();
+                        }
+                    } else {
+                        producer.batch_publish(len as usize, |iter| {
+                            for (e, j) in iter.zip(i..) {
+                                e.0 = make_tick(j);
+                            }
+                        });
                     }
-                })
-                .is_err()
-            {
-                thread::yield_now();
-            }
-        } else {
-            producer.batch_publish(len as usize, |iter| {
-                for (e, j) in iter.zip(i..) {
-                    e.0 = make_tick(j);
+                    i += len;
                 }
-            });
+                // Dropping the producer waits for the handlers to drain and joins their threads.
+                drop(producer);
+                start.elapsed()
+            })
+            .join()
+            .expect("producer thread panicked")
+        });
+        let tallies = results
+            .iter()
+            .map(|r| r.lock().expect("result lock").take().unwrap_or_default())
+            .collect();
+        RunReport {
+            elapsed,
+            produced: n,
+            tallies,
         }
-        i += len;
     }
-    // Dropping the producer waits for the handlers to drain and joins their threads.
-    drop(producer);
-    let elapsed = start.elapsed();
-    let tallies = results
-        .iter()
-        .map(|r| r.lock().expect("result lock").take().unwrap_or_default())
-        .collect();
-    RunReport {
-        elapsed,
-        produced: n,
-        tallies,
+}
+
+/// Pins the `disruptor` builder's next event handler to `core`, if there is one.
+fn pin_next<E, W, B: disruptor::ProcessorSettings<E, W>>(builder: B, core: Option<usize>) -> B {
+    match core {
+        Some(id) => builder.pin_at_core(id),
+        None => builder,
     }
 }
 
@@ -390,115 +515,119 @@ pub const BATCH: usize = 64;
 /// Spins before yielding in the ring's `Yield` variants.
 pub const YIELD_SPINS: u32 = 256;
 
-fn ring_with(n: u64, wait: WaitStrategy, batch: usize, gating: usize) -> RunReport {
-    run_ring(
-        n,
-        RingConfig {
-            wait,
-            batch,
-            gating,
-            ..RingConfig::new()
-        },
-    )
+/// A ring run with the bench defaults (`RingConfig::new`) changed by `cfg`.
+fn ring(n: u64, place: Option<Placement>, cfg: impl FnOnce(&mut RingConfig)) -> RunReport {
+    let mut config = RingConfig {
+        placement: place,
+        ..RingConfig::new()
+    };
+    cfg(&mut config);
+    run_ring(n, config)
 }
 
-fn ring_single_producer(n: u64, batch: usize) -> RunReport {
-    run_ring(
-        n,
-        RingConfig {
-            batch,
-            single_producer: true,
-            ..RingConfig::new()
-        },
-    )
-}
-
-/// A single-producer ring whose threads wait as the `disruptor` baseline does: a yield on
-/// every empty check (`Yield { spins: 0 }`), with `gating` of the three consumers gating.
-fn ring_single_producer_yield(n: u64, gating: usize) -> RunReport {
-    run_ring(
-        n,
-        RingConfig {
-            wait: WaitStrategy::Yield { spins: 0 },
-            gating,
-            single_producer: true,
-            ..RingConfig::new()
-        },
-    )
-}
-
+/// The `disruptor` baseline's wait: a yield on every empty check, as the ring's `_yield`
+/// variants below.
+const YIELD_ON_EMPTY: WaitStrategy = WaitStrategy::Yield { spins: 0 };
 const YIELD: WaitStrategy = WaitStrategy::Yield { spins: YIELD_SPINS };
 
-/// A named workload: `run(n)` publishes `n` ticks to three consumers.
+/// A named workload: `run(n, placement)` publishes `n` ticks to three consumers.
 #[derive(Debug, Clone, Copy)]
 pub struct Variant {
     /// The name used in reports and criterion ids.
     pub name: &'static str,
-    /// Runs the workload with `n` ticks.
-    pub run: fn(u64) -> RunReport,
+    /// Runs the workload with `n` ticks, its threads pinned as the placement says (`None`:
+    /// left to the scheduler).
+    pub run: fn(u64, Option<Placement>) -> RunReport,
 }
 
 /// Every named variant, nexamd first, then the baselines.
 pub const VARIANTS: &[Variant] = &[
     Variant {
         name: "nexamd_ring",
-        run: |n| ring_with(n, WaitStrategy::default(), 1, 2),
+        run: |n, p| ring(n, p, |_| {}),
     },
     Variant {
         name: "nexamd_ring_batch",
-        run: |n| ring_with(n, WaitStrategy::default(), BATCH, 2),
+        run: |n, p| ring(n, p, |c| c.batch = BATCH),
     },
     Variant {
         name: "nexamd_ring_sp",
-        run: |n| ring_single_producer(n, 1),
+        run: |n, p| ring(n, p, |c| c.single_producer = true),
     },
+    // A single-producer ring whose threads wait as the `disruptor` baseline does.
     Variant {
         name: "nexamd_ring_sp_yield",
-        run: |n| ring_single_producer_yield(n, 2),
+        run: |n, p| {
+            ring(n, p, |c| {
+                c.single_producer = true;
+                c.wait = YIELD_ON_EMPTY;
+            })
+        },
     },
     Variant {
         name: "nexamd_ring_sp_3gating_yield",
-        run: |n| ring_single_producer_yield(n, 3),
+        run: |n, p| {
+            ring(n, p, |c| {
+                c.single_producer = true;
+                c.wait = YIELD_ON_EMPTY;
+                c.gating = 3;
+            })
+        },
     },
     Variant {
         name: "nexamd_ring_batch_sp",
-        run: |n| ring_single_producer(n, BATCH),
+        run: |n, p| {
+            ring(n, p, |c| {
+                c.single_producer = true;
+                c.batch = BATCH;
+            })
+        },
     },
     Variant {
         name: "nexamd_ring_yield",
-        run: |n| ring_with(n, YIELD, 1, 2),
+        run: |n, p| ring(n, p, |c| c.wait = YIELD),
     },
     Variant {
         name: "nexamd_ring_batch_yield",
-        run: |n| ring_with(n, YIELD, BATCH, 2),
+        run: |n, p| {
+            ring(n, p, |c| {
+                c.wait = YIELD;
+                c.batch = BATCH;
+            })
+        },
     },
     Variant {
         name: "nexamd_ring_3gating",
-        run: |n| ring_with(n, WaitStrategy::default(), 1, 3),
+        run: |n, p| ring(n, p, |c| c.gating = 3),
     },
     Variant {
         name: "nexamd_ring_batch_3gating",
-        run: |n| ring_with(n, WaitStrategy::default(), BATCH, 3),
+        run: |n, p| {
+            ring(n, p, |c| {
+                c.gating = 3;
+                c.batch = BATCH;
+            })
+        },
     },
     Variant {
         name: "crossbeam_channel",
-        run: |n| run_crossbeam(n, CAPACITY),
+        run: |n, p| run_crossbeam(n, CAPACITY, p),
     },
     Variant {
         name: "tokio_broadcast",
-        run: |n| run_tokio_broadcast(n, CAPACITY),
+        run: |n, p| run_tokio_broadcast(n, CAPACITY, p),
     },
     Variant {
         name: "disruptor",
-        run: |n| run_disruptor(n, CAPACITY, DisruptorWait::Yield, 1),
+        run: |n, p| run_disruptor(n, CAPACITY, DisruptorWait::Yield, 1, p),
     },
     Variant {
         name: "disruptor_batch",
-        run: |n| run_disruptor(n, CAPACITY, DisruptorWait::Yield, BATCH),
+        run: |n, p| run_disruptor(n, CAPACITY, DisruptorWait::Yield, BATCH, p),
     },
     Variant {
         name: "disruptor_busyspin",
-        run: |n| run_disruptor(n, CAPACITY, DisruptorWait::SpinHint, 1),
+        run: |n, p| run_disruptor(n, CAPACITY, DisruptorWait::SpinHint, 1, p),
     },
 ];
 

@@ -9,15 +9,24 @@
 //! ring's default), `batch=N`, `cap=N`, `poll=N`,
 //! `gating=N` (of the three consumers), `sp=1` (a single-producer ring)
 //! (e.g. `ring:wait=yield,spins=64,batch=64,cap=262144`).
+//!
+//! `--pin LIST` runs every variant once per placement in the comma-separated list: `-` leaves
+//! the threads to the scheduler, and four digits pin the producer and consumers 0, 1 and 2 to
+//! those cores (`--pin -,0011,0111`). Each variant's row then says `@placement`. When
+//! `disruptor` runs too, the last column compares each row with it under the same placement:
+//! the median, over the rounds, of the row's delivered rate over the disruptor's in that round.
 
 use anyhow::{Context, Result, bail};
 use benches::fmt_rate;
-use benches::throughput::{CONSUMERS, RingConfig, RunReport, VARIANTS, run_ring, variant};
+use benches::throughput::{
+    CONSUMERS, Placement, RingConfig, RunReport, VARIANTS, run_ring, variant,
+};
 use engine::WaitStrategy;
 
 /// A variant to run: a named one, or a custom ring configuration.
+#[derive(Clone)]
 enum Choice {
-    Named(&'static str, fn(u64) -> RunReport),
+    Named(&'static str, fn(u64, Option<Placement>) -> RunReport),
     Ring(String, RingConfig),
 }
 
@@ -29,12 +38,43 @@ impl Choice {
         }
     }
 
-    fn run(&self, n: u64) -> RunReport {
+    fn run(&self, n: u64, place: Option<Placement>) -> RunReport {
         match self {
-            Choice::Named(_, run) => run(n),
-            Choice::Ring(_, cfg) => run_ring(n, *cfg),
+            Choice::Named(_, run) => run(n, place),
+            Choice::Ring(_, cfg) => run_ring(
+                n,
+                RingConfig {
+                    placement: place,
+                    ..*cfg
+                },
+            ),
         }
     }
+}
+
+/// A row of the report: a variant under a placement.
+struct Row {
+    choice: Choice,
+    place: Option<Placement>,
+}
+
+impl Row {
+    fn label(&self) -> String {
+        match self.place {
+            Some(p) => format!("{} @{p}", self.choice.name()),
+            None => self.choice.name().to_owned(),
+        }
+    }
+}
+
+/// Parses `--pin`'s list: `-` for unpinned, four digits for a placement.
+fn parse_placements(list: &str) -> Result<Vec<Option<Placement>>> {
+    list.split(',')
+        .map(|spec| match spec.trim() {
+            "-" => Ok(None),
+            spec => Placement::parse(spec).map(Some).map_err(anyhow::Error::msg),
+        })
+        .collect()
 }
 
 fn parse_ring(spec: &str) -> Result<RingConfig> {
@@ -82,15 +122,17 @@ fn main() -> Result<()> {
     let mut runs: usize = 7;
     let mut names = Vec::new();
     let mut show_gaps = false;
+    let mut placements = vec![None];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--ticks" => ticks = args.next().context("--ticks N")?.parse()?,
             "--runs" => runs = args.next().context("--runs R")?.parse()?,
             "--show-gaps" => show_gaps = true,
+            "--pin" => placements = parse_placements(&args.next().context("--pin LIST")?)?,
             "-h" | "--help" => {
                 println!(
-                    "usage: ring-throughput [--ticks N] [--runs R] [--show-gaps] [variant...]"
+                    "usage: ring-throughput [--ticks N] [--runs R] [--show-gaps] [--pin -,0011,...] [variant...]"
                 );
                 for v in VARIANTS {
                     println!("  {}", v.name);
@@ -111,6 +153,15 @@ fn main() -> Result<()> {
     if runs == 0 {
         bail!("--runs must be at least 1");
     }
+    let rows: Vec<Row> = placements
+        .iter()
+        .flat_map(|&place| {
+            chosen.iter().map(move |choice| Row {
+                choice: choice.clone(),
+                place,
+            })
+        })
+        .collect();
 
     println!(
         "{ticks} ticks x {CONSUMERS} consumers, {runs} rounds (each round runs every variant once, so noise hits them alike)"
@@ -118,22 +169,22 @@ fn main() -> Result<()> {
     println!(
         "rates: ticks delivered to all consumers per second, i.e. {CONSUMERS} x published/s; 'delivered' excludes missed ticks"
     );
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); chosen.len()];
-    let mut delivered_rates: Vec<Vec<f64>> = vec![Vec::new(); chosen.len()];
-    let mut missed = vec![0u64; chosen.len()];
-    let mut laps = vec![0u64; chosen.len()];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    let mut delivered_rates: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    let mut missed = vec![0u64; rows.len()];
+    let mut laps = vec![0u64; rows.len()];
     for round in 0..runs {
-        for (k, v) in chosen.iter().enumerate() {
-            let report = v.run(ticks);
+        for (k, row) in rows.iter().enumerate() {
+            let report = row.choice.run(ticks, row.place);
             if let Err(e) = report.check() {
-                bail!("{} (round {round}): {e}", v.name());
+                bail!("{} (round {round}): {e}", row.label());
             }
             if show_gaps {
                 for (i, t) in report.tallies.iter().enumerate() {
                     if !t.gaps.is_empty() {
                         println!(
                             "  {} consumer {i}: gaps (first index, count) {:?}",
-                            v.name(),
+                            row.label(),
                             t.gaps
                         );
                     }
@@ -150,22 +201,42 @@ fn main() -> Result<()> {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
+    // Each row's delivered rate over the disruptor's under the same placement, round by
+    // round (the two ran seconds apart), then the median of those ratios: a host slowdown that
+    // lasts a round hits both sides of its ratio.
+    let ratios: Vec<Option<f64>> = rows
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            let base = rows
+                .iter()
+                .position(|r| r.place == row.place && r.choice.name() == "disruptor")?;
+            let mut per_round: Vec<f64> = delivered_rates[k]
+                .iter()
+                .zip(&delivered_rates[base])
+                .map(|(x, b)| x / b)
+                .collect();
+            Some(median(&mut per_round))
+        })
+        .collect();
+    let delivered: Vec<f64> = delivered_rates.iter_mut().map(median).collect();
     println!(
-        "{:<44} {:>12} {:>12} {:>12} {:>14} {:>10} {:>6}",
-        "variant", "median", "min", "max", "delivered med", "missed", "laps"
+        "{:<44} {:>12} {:>12} {:>12} {:>14} {:>10} {:>6} {:>9}",
+        "variant", "median", "min", "max", "delivered med", "missed", "laps", "vs disr."
     );
-    for (k, v) in chosen.iter().enumerate() {
+    for (k, row) in rows.iter().enumerate() {
         let med = median(&mut rates[k]);
-        let dmed = median(&mut delivered_rates[k]);
+        let ratio = ratios[k].map_or(String::new(), |r| format!("{r:.2}x"));
         println!(
-            "{:<44} {:>12} {:>12} {:>12} {:>14} {:>10} {:>6}",
-            v.name(),
+            "{:<44} {:>12} {:>12} {:>12} {:>14} {:>10} {:>6} {:>9}",
+            row.label(),
             fmt_rate(med),
             fmt_rate(rates[k][0]),
             fmt_rate(rates[k][rates[k].len() - 1]),
-            fmt_rate(dmed),
+            fmt_rate(delivered[k]),
             missed[k],
-            laps[k]
+            laps[k],
+            ratio
         );
     }
     Ok(())

@@ -55,10 +55,27 @@ impl Producer {
     #[inline]
     pub fn publish(&mut self, tick: Tick) -> u64 {
         let seq = self.claim(1);
-        self.wait_for_space(seq);
-        self.write(seq, &tick);
+        // The fast path makes no call before its stores, so the tick goes from wherever the
+        // caller had it straight into the slot. With a call in between (however cold), the
+        // compiler keeps the tick's eight words alive across it by copying them to the stack
+        // and back on every publish (see benches/BENCHMARKS.md, session 8).
+        if seq < self.gate.saturating_add(self.shared.capacity) && self.previous_lap_done(seq) {
+            self.write(seq, &tick);
+        } else {
+            self.publish_slow(seq, tick);
+        }
         self.shared.readers.notify();
         seq
+    }
+
+    /// [`Producer::publish`] when the ring may be full or the slot's previous lap may still
+    /// be being written: waits for both, then writes.
+    #[cold]
+    #[inline(never)]
+    fn publish_slow(&mut self, seq: u64, tick: Tick) {
+        self.wait_for_space(seq);
+        self.wait_for_previous_lap(seq);
+        self.write(seq, &tick);
     }
 
     /// Publishes `ticks` under contiguous sequence numbers and returns them. A batch larger
@@ -72,6 +89,7 @@ impl Producer {
             first.get_or_insert(start);
             self.wait_for_space(start + n - 1);
             for (seq, tick) in (start..).zip(chunk) {
+                self.wait_for_previous_lap(seq);
                 self.write(seq, tick);
             }
             self.shared.readers.notify();
@@ -103,24 +121,37 @@ impl Producer {
         self.gate = gate;
     }
 
+    /// Whether the slot for `seq` holds its previous lap (`seq - capacity`) fully written, so
+    /// that writing `seq` cannot interleave with another producer. Only a multi-producer ring
+    /// needs to look: the only producer wrote that lap itself, in program order, and skips the
+    /// load: on the slot's cache line, which consumers hold shared, a load before the stores
+    /// would cost a second coherence transaction per tick (see benches/BENCHMARKS.md). With
+    /// gating consumers it already holds; without, it is the only thing that orders two
+    /// producers a lap apart. Acquire pairs with that writer's final Release store.
+    #[inline]
+    fn previous_lap_done(&self, seq: u64) -> bool {
+        self.exclusive
+            || self.shared.slot(seq).words[0].load(Ordering::Acquire)
+                == seq.saturating_sub(self.shared.capacity)
+    }
+
+    /// Waits until [`Producer::previous_lap_done`] holds for `seq`.
+    #[inline]
+    fn wait_for_previous_lap(&self, seq: u64) {
+        if !self.previous_lap_done(seq) {
+            let shared = &*self.shared;
+            shared
+                .writers
+                .wait_until(shared.wait, None, || self.previous_lap_done(seq));
+        }
+    }
+
     /// Writes `tick` as `seq` into its slot: the seqlock write described in the module docs.
+    /// The slot must be free: gating consumers are past `seq - capacity` and that lap is
+    /// fully written.
     #[inline]
     fn write(&self, seq: u64, tick: &Tick) {
-        let shared = &*self.shared;
-        let slot = shared.slot(seq);
-        // The slot's previous lap must be fully written before this one starts, or two writers
-        // could interleave. With gating consumers this already holds; without, it is the
-        // only thing that orders two producers a lap apart. Acquire pairs with that writer's
-        // final Release store.
-        // The only producer wrote that lap itself, in program order, so it skips the load: on
-        // the slot's cache line, which consumers hold shared, a load before the stores would
-        // cost a second coherence transaction per tick (see benches/BENCHMARKS.md).
-        let previous = seq.saturating_sub(shared.capacity);
-        if !self.exclusive && slot.words[0].load(Ordering::Acquire) != previous {
-            shared.writers.wait_until(shared.wait, None, || {
-                slot.words[0].load(Ordering::Acquire) == previous
-            });
-        }
+        let slot = self.shared.slot(seq);
         let words = tick.to_words();
         slot.words[0].store(seq | WRITING, Ordering::Relaxed);
         // Release fence: a reader that sees any of the words below also sees the WRITING mark
