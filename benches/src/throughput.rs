@@ -182,6 +182,52 @@ fn drain_ring(consumer: &mut Consumer, poll_max: usize) -> Tally {
     tally
 }
 
+/// Runs `produce` on one thread and `consume` on one thread per reader, each pinned as `place`
+/// says and lined up on a barrier. Times from the producer's start until every consumer has
+/// returned its tally. `produce` must end the stream (close or drop its side) when done.
+fn run_threads<R: Send>(
+    n: u64,
+    place: Option<Placement>,
+    readers: Vec<R>,
+    consume: impl Fn(R) -> Tally + Sync,
+    produce: impl FnOnce() + Send,
+) -> RunReport {
+    let start_line = Barrier::new(readers.len() + 1);
+    thread::scope(|s| {
+        let start_line = &start_line;
+        let consume = &consume;
+        let handles: Vec<_> = readers
+            .into_iter()
+            .enumerate()
+            .map(|(i, reader)| {
+                s.spawn(move || {
+                    pin_current(place.map(|p| p.consumer(i)));
+                    start_line.wait();
+                    consume(reader)
+                })
+            })
+            .collect();
+        // The producer gets a thread of its own too, so that it can be pinned.
+        let producing = s.spawn(move || {
+            pin_current(place.map(|p| p.producer()));
+            start_line.wait();
+            let start = Instant::now();
+            produce();
+            start
+        });
+        let start = producing.join().expect("producer thread panicked");
+        let tallies: Vec<Tally> = handles
+            .into_iter()
+            .map(|h| h.join().expect("consumer thread panicked"))
+            .collect();
+        RunReport {
+            elapsed: start.elapsed(),
+            produced: n,
+            tallies,
+        }
+    })
+}
+
 /// nexamd ring: `cfg.gating` gating consumers, the rest of the three non-gating.
 pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
     let gating = cfg.gating.min(CONSUMERS);
@@ -197,28 +243,14 @@ pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
     let (ring, mut consumers) = builder.build().expect("valid ring capacity");
     consumers.extend((gating..CONSUMERS).map(|i| ring.subscribe(&format!("non-gating-{i}"))));
     let mut producer = ring.producer().unwrap();
-    let start_line = Barrier::new(CONSUMERS + 1);
     let batch = cfg.batch.max(1);
-    let place = cfg.placement;
 
-    thread::scope(|s| {
-        let start_line = &start_line;
-        let handles: Vec<_> = consumers
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut consumer)| {
-                s.spawn(move || {
-                    pin_current(place.map(|p| p.consumer(i)));
-                    start_line.wait();
-                    drain_ring(&mut consumer, cfg.poll_max)
-                })
-            })
-            .collect();
-        // The producer gets a thread of its own too, so that it can be pinned.
-        let producing = s.spawn(move || {
-            pin_current(place.map(|p| p.producer()));
-            start_line.wait();
-            let start = Instant::now();
+    run_threads(
+        n,
+        cfg.placement,
+        consumers,
+        |mut consumer| drain_ring(&mut consumer, cfg.poll_max),
+        move || {
             if batch == 1 {
                 for i in 0..n {
                     producer.publish(make_tick(i));
@@ -236,19 +268,8 @@ pub fn run_ring(n: u64, cfg: RingConfig) -> RunReport {
             }
             drop(producer);
             ring.close();
-            start
-        });
-        let start = producing.join().expect("producer thread panicked");
-        let tallies: Vec<Tally> = handles
-            .into_iter()
-            .map(|h| h.join().expect("consumer thread panicked"))
-            .collect();
-        RunReport {
-            elapsed: start.elapsed(),
-            produced: n,
-            tallies,
-        }
-    })
+        },
+    )
 }
 
 /// crossbeam-channel: one bounded channel per consumer; the producer sends each a copy.
@@ -256,29 +277,18 @@ pub fn run_crossbeam(n: u64, capacity: usize, place: Option<Placement>) -> RunRe
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..CONSUMERS)
         .map(|_| crossbeam_channel::bounded::<Tick>(capacity))
         .unzip();
-    let start_line = Barrier::new(CONSUMERS + 1);
-
-    thread::scope(|s| {
-        let start_line = &start_line;
-        let handles: Vec<_> = receivers
-            .into_iter()
-            .enumerate()
-            .map(|(i, rx)| {
-                s.spawn(move || {
-                    pin_current(place.map(|p| p.consumer(i)));
-                    start_line.wait();
-                    let mut tally = Tally::default();
-                    for t in rx.iter() {
-                        tally.on_tick(&t);
-                    }
-                    tally
-                })
-            })
-            .collect();
-        let producing = s.spawn(move || {
-            pin_current(place.map(|p| p.producer()));
-            start_line.wait();
-            let start = Instant::now();
+    run_threads(
+        n,
+        place,
+        receivers,
+        |rx| {
+            let mut tally = Tally::default();
+            for t in rx.iter() {
+                tally.on_tick(&t);
+            }
+            tally
+        },
+        move || {
             for i in 0..n {
                 let t = make_tick(i);
                 for tx in &senders {
@@ -286,19 +296,8 @@ pub fn run_crossbeam(n: u64, capacity: usize, place: Option<Placement>) -> RunRe
                 }
             }
             drop(senders);
-            start
-        });
-        let start = producing.join().expect("producer thread panicked");
-        let tallies: Vec<Tally> = handles
-            .into_iter()
-            .map(|h| h.join().expect("consumer thread panicked"))
-            .collect();
-        RunReport {
-            elapsed: start.elapsed(),
-            produced: n,
-            tallies,
-        }
-    })
+        },
+    )
 }
 
 /// tokio broadcast: one channel, three receivers on their own threads (`blocking_recv`).
@@ -309,50 +308,28 @@ pub fn run_tokio_broadcast(n: u64, capacity: usize, place: Option<Placement>) ->
     let (tx, first) = broadcast::channel::<Tick>(capacity);
     let mut receivers = vec![first];
     receivers.extend((1..CONSUMERS).map(|_| tx.subscribe()));
-    let start_line = Barrier::new(CONSUMERS + 1);
-
-    thread::scope(|s| {
-        let start_line = &start_line;
-        let handles: Vec<_> = receivers
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut rx)| {
-                s.spawn(move || {
-                    pin_current(place.map(|p| p.consumer(i)));
-                    start_line.wait();
-                    let mut tally = Tally::default();
-                    loop {
-                        match rx.blocking_recv() {
-                            Ok(t) => tally.on_tick(&t),
-                            Err(RecvError::Lagged(lost)) => tally.on_gap(tally.seen(), lost),
-                            Err(RecvError::Closed) => break,
-                        }
-                    }
-                    tally
-                })
-            })
-            .collect();
-        let producing = s.spawn(move || {
-            pin_current(place.map(|p| p.producer()));
-            start_line.wait();
-            let start = Instant::now();
+    run_threads(
+        n,
+        place,
+        receivers,
+        |mut rx| {
+            let mut tally = Tally::default();
+            loop {
+                match rx.blocking_recv() {
+                    Ok(t) => tally.on_tick(&t),
+                    Err(RecvError::Lagged(lost)) => tally.on_gap(tally.seen(), lost),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            tally
+        },
+        move || {
             for i in 0..n {
                 tx.send(make_tick(i)).expect("receivers alive");
             }
             drop(tx);
-            start
-        });
-        let start = producing.join().expect("producer thread panicked");
-        let tallies: Vec<Tally> = handles
-            .into_iter()
-            .map(|h| h.join().expect("consumer thread panicked"))
-            .collect();
-        RunReport {
-            elapsed: start.elapsed(),
-            produced: n,
-            tallies,
-        }
-    })
+        },
+    )
 }
 
 /// The `disruptor` crate's event: a [`Tick`], cache-line aligned like a nexamd ring slot so

@@ -59,7 +59,7 @@ impl Producer {
         // caller had it straight into the slot. With a call in between (however cold), the
         // compiler keeps the tick's eight words alive across it by copying them to the stack
         // and back on every publish (see benches/BENCHMARKS.md, session 8).
-        if seq < self.gate.saturating_add(self.shared.capacity) && self.previous_lap_done(seq) {
+        if self.has_room(seq) && self.previous_lap_done(seq) {
             self.write(seq, &tick);
         } else {
             self.publish_slow(seq, tick);
@@ -100,14 +100,21 @@ impl Producer {
         first.unwrap_or(end)..end
     }
 
+    /// Whether the gating cursors last seen leave slots up to `last` free. A stale gate only
+    /// says no too often: [`Producer::wait_for_space`] then looks again.
+    #[inline]
+    fn has_room(&self, last: u64) -> bool {
+        last < self.gate.saturating_add(self.shared.capacity)
+    }
+
     /// Waits until every gating consumer has read `last - capacity`, so slots up to `last`
     /// are free.
     #[inline]
     fn wait_for_space(&mut self, last: u64) {
-        let capacity = self.shared.capacity;
-        if last < self.gate.saturating_add(capacity) {
+        if self.has_room(last) {
             return;
         }
+        let capacity = self.shared.capacity;
         self.gate = self.shared.min_gating_cursor();
         if last < self.gate.saturating_add(capacity) {
             return;
