@@ -83,7 +83,7 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum WaitKind {
-    /// Spin, yield, then park.
+    /// Yield, then park (the ring's default strategy).
     #[default]
     Park,
     /// Spin then yield; never sleeps.

@@ -23,16 +23,18 @@
 //! - **Non-gating** consumers never hold producers back. A reader that finds a later lap in its
 //!   slot (or a torn copy) has been lapped: it reports the missed range and resumes at the newest
 //!   claimed sequence.
-//! - **Waiting** follows a [`WaitStrategy`]; the default spins briefly, yields, then parks.
+//! - **Waiting** follows a [`WaitStrategy`]; the default yields a few times, then parks.
 //! - **Closing.** Once every producer is done, [`Ring::close`] lets consumers drain what was
 //!   published and then see [`WaitOutcome::Closed`].
 //!
 //! Per tick a producer does one `fetch_add`, one load of its slot, eight stores and one relaxed
 //! load to see if a consumer sleeps; it reads the gating cursors only when its cached minimum
 //! says the ring may be full. A single producer claims with a plain store and skips the load
-//! of its slot (it wrote the previous lap itself). Consumers publish their cursor once per
-//! batch; a gating consumer skips the seqlock's second stamp read, since no producer can
-//! rewrite a slot its cursor has not passed.
+//! of its slot (it wrote the previous lap itself). A consumer's poll loads `head` once and
+//! reads no slot past the newest claim, so it never pulls into its cache a line the producer
+//! is about to write. Consumers publish their cursor once per batch; a gating consumer skips
+//! the seqlock's second stamp read, since no producer can rewrite a slot its cursor has not
+//! passed.
 //!
 //! **Verification.** `engine/tests/ring_model.rs` is a model-based property test (proptest) on
 //! OS threads: random plans of 1-3 producers publishing singly and in batches, capacities 2 to

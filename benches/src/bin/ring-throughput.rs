@@ -5,8 +5,8 @@
 //! `cargo run --release -p benches --bin ring-throughput -- [--ticks N] [--runs R] [names...]`
 //!
 //! Besides the named variants, `ring:KEY=VALUE,...` runs the nexamd ring with custom settings:
-//! `wait=park|yield|spin`, `spins=N`, `yields=N` (park only; defaults 256 and 16 as the
-//! ring's default), `batch=N`, `cap=N`, `poll=N`,
+//! `wait=park|yield|spin`, `spins=N` (default: the ring's default, 0, for park; 256 for
+//! yield), `yields=N` (park only; default: the ring's default, 16), `batch=N`, `cap=N`, `poll=N`,
 //! `gating=N` (of the three consumers), `sp=1` (a single-producer ring)
 //! (e.g. `ring:wait=yield,spins=64,batch=64,cap=262144`).
 //!
@@ -19,7 +19,7 @@
 use anyhow::{Context, Result, bail};
 use benches::fmt_rate;
 use benches::throughput::{
-    CONSUMERS, Placement, RingConfig, RunReport, VARIANTS, run_ring, variant,
+    CONSUMERS, Placement, RingConfig, RunReport, VARIANTS, YIELD_SPINS, run_ring, variant,
 };
 use engine::WaitStrategy;
 
@@ -80,14 +80,14 @@ fn parse_placements(list: &str) -> Result<Vec<Option<Placement>>> {
 fn parse_ring(spec: &str) -> Result<RingConfig> {
     let mut cfg = RingConfig::new();
     let mut wait = "park";
-    let mut spins = 256;
-    let mut yields = 16;
+    let mut spins = None;
+    let mut yields = None;
     for kv in spec.split(',').filter(|s| !s.is_empty()) {
         let (k, v) = kv.split_once('=').context("ring settings are KEY=VALUE")?;
         match k {
             "wait" => wait = v,
-            "spins" => spins = v.parse()?,
-            "yields" => yields = v.parse()?,
+            "spins" => spins = Some(v.parse()?),
+            "yields" => yields = Some(v.parse()?),
             "batch" => cfg.batch = v.parse()?,
             "cap" => cfg.capacity = v.parse()?,
             "poll" => cfg.poll_max = v.parse()?,
@@ -98,11 +98,13 @@ fn parse_ring(spec: &str) -> Result<RingConfig> {
     }
     cfg.wait = match wait {
         "park" => WaitStrategy::Park {
-            spins,
-            yields,
-            park: std::time::Duration::from_millis(1),
+            spins: spins.unwrap_or(WaitStrategy::DEFAULT_SPINS),
+            yields: yields.unwrap_or(WaitStrategy::DEFAULT_YIELDS),
+            park: WaitStrategy::DEFAULT_PARK,
         },
-        "yield" => WaitStrategy::Yield { spins },
+        "yield" => WaitStrategy::Yield {
+            spins: spins.unwrap_or(YIELD_SPINS),
+        },
         "spin" => WaitStrategy::BusySpin,
         _ => bail!("unknown wait strategy {wait}"),
     };

@@ -97,7 +97,20 @@ impl Consumer {
         // reload the ring and store the cursor around every call.
         let shared = &*self.shared;
         let gating = self.state.gating;
-        let end = start.saturating_add(max as u64);
+        // Read no further than the newest claimed sequence: past it the slots are the ones the
+        // producer writes next, and looking at one (only to find it pending) pulls its line
+        // into this core's cache, so the producer must take it back before every write. On
+        // two cores that cost a third of the throughput (benches/BENCHMARKS.md, session 9). A stale `head`
+        // only ends this poll early; one slot is always looked at, so a poll after `wait`
+        // returned Ready reads on. Under loom the limit is left out: it can only end a poll
+        // sooner, and every value the load may return multiplied the models' paths until
+        // they ran for over twenty minutes; `ring_model` runs it on real threads.
+        #[cfg(not(loom))]
+        let claimed = shared.head.load(Ordering::Relaxed);
+        #[cfg(loom)]
+        let claimed = u64::MAX;
+        let stop = if claimed > start { claimed } else { start + 1 };
+        let end = start.saturating_add(max as u64).min(stop);
         let mut next = start;
         let mut lapped_by = None;
         while next < end {

@@ -1,7 +1,10 @@
 //! How a ring's producers and consumers wait: spin briefly, yield a few times, then park.
 //!
 //! On a 2-core machine a thread that spins forever takes a core from the thread it waits for,
-//! so the default ([`WaitStrategy::default`]) parks after a short spin. A parked thread is woken
+//! so the default ([`WaitStrategy::default`]) parks after a few yields. It does not spin first:
+//! a yield on an idle core returns as quickly as a short spin, and spinning consumers keep up
+//! with the producer one tick at a time, which on two cores costs the producer a cache-line
+//! transfer every few ticks and halved throughput (`benches/BENCHMARKS.md`, session 9). A parked thread is woken
 //! by the other side through a [`Signal`]: a thread about to park arms the signal, and the next
 //! notify disarms it and wakes every parked thread, so only the first publish after a consumer
 //! fell asleep pays for the wake-up; the others see a disarmed signal with one relaxed load.
@@ -36,12 +39,23 @@ pub enum WaitStrategy {
     BusySpin,
 }
 
+impl WaitStrategy {
+    /// The default strategy's spins: none (see the module docs).
+    pub const DEFAULT_SPINS: u32 = 0;
+    /// The default strategy's yields before it parks.
+    pub const DEFAULT_YIELDS: u32 = 16;
+    /// The default strategy's longest park.
+    pub const DEFAULT_PARK: Duration = Duration::from_millis(1);
+}
+
 impl Default for WaitStrategy {
+    /// `Park` with [`WaitStrategy::DEFAULT_SPINS`], [`WaitStrategy::DEFAULT_YIELDS`] and
+    /// [`WaitStrategy::DEFAULT_PARK`].
     fn default() -> Self {
         WaitStrategy::Park {
-            spins: 256,
-            yields: 16,
-            park: Duration::from_millis(1),
+            spins: WaitStrategy::DEFAULT_SPINS,
+            yields: WaitStrategy::DEFAULT_YIELDS,
+            park: WaitStrategy::DEFAULT_PARK,
         }
     }
 }
