@@ -15,7 +15,6 @@ use benches::latency::{self, LatencyConfig, LatencyReport, Pace};
 use benches::throughput::YIELD_SPINS;
 use engine::WaitStrategy;
 use hdrhistogram::Histogram;
-use std::time::Duration;
 
 const VARIANTS: &[&str] = &["ring", "ring_yield", "crossbeam", "tokio"];
 
@@ -43,7 +42,7 @@ fn custom_park(variant: &str) -> Option<WaitStrategy> {
     Some(WaitStrategy::Park {
         spins,
         yields,
-        park: Duration::from_millis(1),
+        park: WaitStrategy::DEFAULT_PARK,
     })
 }
 

@@ -100,11 +100,11 @@ impl Consumer {
         // Read no further than the newest claimed sequence: past it the slots are the ones the
         // producer writes next, and looking at one (only to find it pending) pulls its line
         // into this core's cache, so the producer must take it back before every write. On
-        // two cores that cost a third of the throughput (benches/BENCHMARKS.md, session 9). A stale `head`
-        // only ends this poll early; one slot is always looked at, so a poll after `wait`
-        // returned Ready reads on. Under loom the limit is left out: it can only end a poll
-        // sooner, and every value the load may return multiplied the models' paths until
-        // they ran for over twenty minutes; `ring_model` runs it on real threads.
+        // two cores that cost a third of the throughput (benches/BENCHMARKS.md, session 9).
+        // A stale `head` only ends this poll early; one slot is always looked at, so a poll
+        // after `wait` returned Ready reads on. Under loom the limit is left out: it can only
+        // end a poll sooner, and every value the load may return multiplied the models' paths
+        // until they ran for over twenty minutes; `ring_model` runs it on real threads.
         #[cfg(not(loom))]
         let claimed = shared.head.load(Ordering::Relaxed);
         #[cfg(loom)]

@@ -4,10 +4,12 @@
 //! so the default ([`WaitStrategy::default`]) parks after a few yields. It does not spin first:
 //! a yield on an idle core returns as quickly as a short spin, and spinning consumers keep up
 //! with the producer one tick at a time, which on two cores costs the producer a cache-line
-//! transfer every few ticks and halved throughput (`benches/BENCHMARKS.md`, session 9). A parked thread is woken
-//! by the other side through a [`Signal`]: a thread about to park arms the signal, and the next
-//! notify disarms it and wakes every parked thread, so only the first publish after a consumer
-//! fell asleep pays for the wake-up; the others see a disarmed signal with one relaxed load.
+//! transfer every few ticks and halved throughput (`benches/BENCHMARKS.md`, session 9).
+//!
+//! A parked thread is woken by the other side through a [`Signal`]: a thread about to park
+//! arms the signal, and the next notify disarms it and wakes every parked thread, so only the
+//! first publish after a consumer fell asleep pays for the wake-up; the others see a disarmed
+//! signal with one relaxed load.
 //! The park has a timeout as a backstop, because that load has no fence per tick and may miss
 //! a thread that arms at that very moment. Such a miss costs at most the park timeout.
 
