@@ -109,8 +109,7 @@ impl Consumer {
         let claimed = shared.head.load(Ordering::Relaxed);
         #[cfg(loom)]
         let claimed = u64::MAX;
-        let stop = if claimed > start { claimed } else { start + 1 };
-        let end = start.saturating_add(max as u64).min(stop);
+        let end = start.saturating_add(max as u64).min(claimed.max(start + 1));
         let mut next = start;
         let mut lapped_by = None;
         while next < end {
